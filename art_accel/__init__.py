@@ -1,0 +1,40 @@
+"""
+art-accel: fast adversarial training methods for the Adversarial Robustness Toolbox (ART).
+
+Every trainer is an ``art.defences.trainer.Trainer`` wrapping a ``PyTorchClassifier``; ``fit`` returns a
+:class:`TrainingHistory` with exact forward/backward pass counts per epoch.
+"""
+from art_accel.attacks import AttackResult, OnDevicePGD
+from art_accel.history import TrainingHistory
+from art_accel.trainers import (
+    AdversarialTrainerBase,
+    AdversarialTrainerFGSM,
+    AdversarialTrainerFree,
+    AdversarialTrainerMART,
+    AdversarialTrainerPGD,
+    AdversarialTrainerTRADES,
+)
+
+__version__ = "0.1.0"
+
+
+def evaluate_robustness(*args, **kwargs):
+    """See :func:`art_accel.evaluation.evaluate_robustness` (imported lazily: it loads ART's attacks)."""
+    from art_accel.evaluation import evaluate_robustness as _evaluate
+
+    return _evaluate(*args, **kwargs)
+
+
+__all__ = [
+    "AdversarialTrainerBase",
+    "AdversarialTrainerFGSM",
+    "AdversarialTrainerFree",
+    "AdversarialTrainerMART",
+    "AdversarialTrainerPGD",
+    "AdversarialTrainerTRADES",
+    "AttackResult",
+    "OnDevicePGD",
+    "TrainingHistory",
+    "evaluate_robustness",
+    "__version__",
+]

@@ -1,0 +1,78 @@
+"""
+Exact accounting of whole-network forward and backward passes, and epoch timers.
+
+A *forward pass* is one evaluation of the network on one batch. A *backward pass* is one backpropagation
+through the graph of one such forward, whether it yields input gradients, parameter gradients or both.
+TRADES' update, for example, back-propagates through two forwards (clean and adversarial): two backward
+passes. Counts are plain Python integers incremented by the engine, so counting never synchronises the
+device.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Dict
+
+import torch
+
+#: Phases that count as training cost. Validation passes are kept apart.
+TRAINING_PHASES = ("attack", "update")
+
+
+@dataclass
+class PassCounter:
+    """
+    Forward and backward pass counts, per phase (``"attack"``, ``"update"``, ``"validation"``, ...).
+    """
+
+    forward: Dict[str, int] = field(default_factory=dict)
+    backward: Dict[str, int] = field(default_factory=dict)
+
+    def add_forward(self, phase: str, n: int = 1) -> None:
+        self.forward[phase] = self.forward.get(phase, 0) + n
+
+    def add_backward(self, phase: str, n: int = 1) -> None:
+        self.backward[phase] = self.backward.get(phase, 0) + n
+
+    def training_forward(self) -> int:
+        """Forward passes spent on training (attack + update)."""
+        return sum(self.forward.get(p, 0) for p in TRAINING_PHASES)
+
+    def training_backward(self) -> int:
+        """Backward passes spent on training (attack + update)."""
+        return sum(self.backward.get(p, 0) for p in TRAINING_PHASES)
+
+    def snapshot(self) -> "PassCounter":
+        return PassCounter(dict(self.forward), dict(self.backward))
+
+    def since(self, earlier: "PassCounter") -> "PassCounter":
+        """Counts accumulated after ``earlier`` (a snapshot of this counter)."""
+        fwd = {k: v - earlier.forward.get(k, 0) for k, v in self.forward.items()}
+        bwd = {k: v - earlier.backward.get(k, 0) for k, v in self.backward.items()}
+        return PassCounter(fwd, bwd)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued kernels on ``device`` so that wall times are real (no-op on CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Timer:
+    """
+    Wall-clock timer that synchronises the device at start and stop.
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self._start = 0.0
+        self.seconds = 0.0
+
+    def __enter__(self) -> "Timer":
+        synchronize(self.device)
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        synchronize(self.device)
+        self.seconds = time.perf_counter() - self._start

@@ -1,0 +1,20 @@
+"""Trainers: the shared loop (:mod:`.base`) and one module per method."""
+from art_accel.trainers.base import AdversarialTrainerBase, Batch, StepOutput
+from art_accel.trainers.baselines import (
+    AdversarialTrainerFGSM,
+    AdversarialTrainerFree,
+    AdversarialTrainerMART,
+    AdversarialTrainerPGD,
+    AdversarialTrainerTRADES,
+)
+
+__all__ = [
+    "AdversarialTrainerBase",
+    "AdversarialTrainerFGSM",
+    "AdversarialTrainerFree",
+    "AdversarialTrainerMART",
+    "AdversarialTrainerPGD",
+    "AdversarialTrainerTRADES",
+    "Batch",
+    "StepOutput",
+]

@@ -1,0 +1,354 @@
+"""
+The one training loop every art-accel method runs in.
+
+A method is a subclass that overrides only what differs: ``_on_epoch_start`` (schedule values for the
+epoch), ``_train_batch`` (how the adversarial batch is built and which loss is trained on) and
+``_on_epoch_end`` (statistics read once per epoch). Data handling, labels, device placement, pass
+accounting, progress bars, LR schedulers, validation and the history live here once.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from art.defences.trainer.trainer import Trainer
+from tqdm.auto import tqdm
+
+from art_accel.accounting import PassCounter, Timer, synchronize
+from art_accel.attacks import OnDevicePGD
+from art_accel.history import TrainingHistory
+from art_accel.network import Network
+from art_accel.validation import (
+    check_choice,
+    check_classifier,
+    check_dataset,
+    check_int,
+    check_number,
+    check_optimizer,
+    labels_to_indices,
+)
+
+
+@dataclass
+class Batch:
+    """A training batch on the device: inputs, class indices and dataset positions (None if unknown)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    index: Optional[torch.Tensor] = None
+
+
+@dataclass
+class StepOutput:
+    """What one batch reports to the loop: mean training loss and the logits the update was trained on."""
+
+    loss: torch.Tensor
+    logits: torch.Tensor
+    input_grad: Optional[torch.Tensor] = None
+
+
+class _EpochMeter:
+    """Loss and accuracy accumulated in device tensors; read once per epoch."""
+
+    def __init__(self, device: torch.device):
+        self.loss = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device, dtype=torch.int64)
+        self.count = 0
+
+    def add(self, out: StepOutput, y: torch.Tensor) -> None:
+        n = y.shape[0]
+        self.loss += out.loss.detach() * n
+        self.correct += (out.logits.detach().argmax(1) == y).sum()
+        self.count += n
+
+    def read(self) -> Dict[str, float]:
+        n = max(self.count, 1)
+        return {"loss": float(self.loss) / n, "accuracy": float(self.correct) / n}
+
+
+class AdversarialTrainerBase(Trainer):
+    """
+    Base class: PGD adversarial training (Madry et al.) in art-accel's single loop. Subclasses change only
+    what their method changes.
+
+    :param classifier: An ART ``PyTorchClassifier`` with an optimizer.
+    :param eps: Maximum L-inf perturbation, in the classifier's input units (e.g. 8/255 for [0, 1] images).
+    :param eps_step: Attack step size.
+    :param max_iter: Attack steps per batch.
+    :param num_random_init: 0 starts the attack at the clean input, 1 uniformly in the eps-ball.
+    :param nb_epochs: Default number of epochs for ``fit``.
+    :param batch_size: Default batch size for ``fit``.
+    :param attack_mode: Model mode during the inner attack: ``"eval"`` (default, as ART's PGD) or ``"train"``.
+    :param verbose: Show tqdm progress bars.
+    """
+
+    method_name = "base"
+    #: Keys of the history shown in the progress bar.
+    progress_keys: Tuple[str, ...] = ("loss", "accuracy")
+
+    def __init__(
+        self,
+        classifier,
+        eps: float,
+        eps_step: float,
+        max_iter: int,
+        num_random_init: int = 1,
+        nb_epochs: int = 20,
+        batch_size: int = 128,
+        attack_mode: str = "eval",
+        verbose: bool = True,
+    ):
+        check_classifier(classifier)
+        super().__init__(classifier=classifier)
+        self.eps = check_number(eps, "eps", low=0.0)
+        self.eps_step = check_number(eps_step, "eps_step", low=0.0, low_open=True)
+        self.max_iter = check_int(max_iter, "max_iter", low=0)
+        self.num_random_init = check_int(num_random_init, "num_random_init", low=0)
+        self.nb_epochs = check_int(nb_epochs, "nb_epochs", low=1)
+        self.batch_size = check_int(batch_size, "batch_size", low=1)
+        self.attack_mode = check_choice(attack_mode, "attack_mode", ("eval", "train"))
+        self.verbose = bool(verbose)
+        self.counter = PassCounter()
+        self.network = Network(classifier, self.counter)
+        self.attack = OnDevicePGD(
+            self.network, self.eps, self.eps_step, self.max_iter, min(self.num_random_init, 1), model_mode=attack_mode
+        )
+        self.history: Optional[TrainingHistory] = None
+
+    # ------------------------------------------------------------------ method hooks
+
+    def _on_fit_start(self, n_samples: Optional[int]) -> None:
+        """Called once before the first epoch with the dataset size (None if unknown)."""
+
+    def _on_epoch_start(self, epoch: int) -> Dict[str, Any]:
+        """Set the epoch's schedule; return the values to record (``epoch`` is 0-based)."""
+        return {"k": self.max_iter, "eps": self.eps, "eps_step": self.eps_step}
+
+    def _train_batch(self, batch: Batch) -> StepOutput:
+        """PGD-AT: attack, then one update on the adversarial batch."""
+        x_adv = self.attack.perturb(batch.x, batch.y).x_adv
+        return self._update(x_adv, batch.y)
+
+    def _on_epoch_end(self, epoch: int, record: Dict[str, Any]) -> Dict[str, Any]:
+        """Return statistics of the finished epoch to record (may read device accumulators once)."""
+        return {}
+
+    def _config(self) -> Dict[str, Any]:
+        """Parameters stored with the history."""
+        return {
+            "eps": self.eps,
+            "eps_step": self.eps_step,
+            "max_iter": self.max_iter,
+            "num_random_init": self.num_random_init,
+            "attack_mode": self.attack_mode,
+        }
+
+    # ------------------------------------------------------------------ helpers for methods
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self._classifier.optimizer
+
+    @property
+    def device(self) -> torch.device:
+        return self.network.device
+
+    def _optimizer_step(
+        self, compute_loss: Callable[[], Tuple[torch.Tensor, torch.Tensor]], x_grad: Optional[torch.Tensor] = None
+    ) -> StepOutput:
+        """
+        One weight update in train mode: ``compute_loss() -> (loss, logits)`` runs the counted forwards; one
+        backward (also giving the gradient of ``x_grad`` when given, at no extra pass); one optimizer step.
+        """
+        self.network.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, logits = compute_loss()
+        grad = self.network.backward(loss, x_grad, "update")
+        self.optimizer.step()
+        return StepOutput(loss.detach(), logits.detach(), None if grad is None else grad.detach())
+
+    def _update(self, x_in: torch.Tensor, y: torch.Tensor, input_grad: bool = False) -> StepOutput:
+        """Weight update on mean cross-entropy at ``x_in``; ``input_grad=True`` also returns d loss / d x_in."""
+        x_in = x_in.detach().requires_grad_(True) if input_grad else x_in.detach()
+
+        def compute():
+            logits = self.network.logits(x_in, "update")
+            return F.cross_entropy(logits, y), logits
+
+        return self._optimizer_step(compute, x_in if input_grad else None)
+
+    # ------------------------------------------------------------------ public API
+
+    def fit(
+        self,
+        x,
+        y,
+        validation_data: Optional[Tuple[Any, Any]] = None,
+        nb_epochs: Optional[int] = None,
+        batch_size: Optional[int] = None,
+        scheduler: Optional[Any] = None,
+        **kwargs,
+    ) -> TrainingHistory:
+        """
+        Train on in-memory data. The data is copied to the classifier's device once; the caller's arrays
+        are never modified.
+
+        :param x: Training inputs, numpy array or torch tensor of shape (N, *input_shape).
+        :param y: Labels, class indices (N,) or one-hot (N, nb_classes).
+        :param validation_data: Optional ``(x_val, y_val)``: clean and PGD accuracy recorded after each epoch.
+        :param nb_epochs: Number of epochs (default: the constructor's).
+        :param batch_size: Batch size (default: the constructor's).
+        :param scheduler: Any torch LR scheduler on the classifier's optimizer.
+        :param kwargs: ``scheduler_step="epoch" | "batch"`` (when to call ``scheduler.step()``, default
+                       ``"epoch"``); ``validation_max_iter`` (PGD steps for validation, default 10);
+                       ``shuffle`` (default True).
+        :return: The :class:`TrainingHistory`.
+        """
+        nb_epochs = self.nb_epochs if nb_epochs is None else check_int(nb_epochs, "nb_epochs", low=1)
+        batch_size = self.batch_size if batch_size is None else check_int(batch_size, "batch_size", low=1)
+        xt, yt = check_dataset(x, y, self._classifier)
+        shuffle = bool(kwargs.pop("shuffle", True))
+        n = xt.shape[0]
+
+        def batches(_epoch: int) -> Iterator[Batch]:
+            order = torch.randperm(n, device=xt.device) if shuffle else torch.arange(n, device=xt.device)
+            for start in range(0, n, batch_size):
+                idx = order[start : start + batch_size]
+                yield Batch(xt[idx], yt[idx], idx)
+
+        return self._run(batches, math.ceil(n / batch_size), n, nb_epochs, validation_data, scheduler, kwargs)
+
+    def fit_loader(
+        self,
+        loader: Iterable,
+        nb_epochs: Optional[int] = None,
+        validation_data: Optional[Tuple[Any, Any]] = None,
+        scheduler: Optional[Any] = None,
+        **kwargs,
+    ) -> TrainingHistory:
+        """
+        Train from a ``torch.utils.data.DataLoader`` (or any re-iterable of batches) yielding ``(x, y)`` or
+        ``(x, y, index)``; ``index`` (dataset positions) is required by methods with per-sample state.
+        """
+        nb_epochs = self.nb_epochs if nb_epochs is None else check_int(nb_epochs, "nb_epochs", low=1)
+        nb_classes, device = self._classifier.nb_classes, self.device
+
+        def batches(_epoch: int) -> Iterator[Batch]:
+            for item in loader:
+                if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
+                    raise ValueError("loader must yield (x, y) or (x, y, index) batches")
+                x_b = torch.as_tensor(item[0]).to(device, torch.float32, non_blocking=True)
+                y_b = torch.as_tensor(item[1]).to(device, non_blocking=True)
+                y_b = y_b.argmax(1) if y_b.dim() == 2 and y_b.shape[1] == nb_classes else y_b.reshape(-1).long()
+                idx = torch.as_tensor(item[2]).to(device, torch.int64) if len(item) == 3 else None
+                yield Batch(x_b, y_b, idx)
+
+        n_batches = len(loader) if hasattr(loader, "__len__") else None
+        n_samples = len(loader.dataset) if hasattr(loader, "dataset") and hasattr(loader.dataset, "__len__") else None
+        return self._run(batches, n_batches, n_samples, nb_epochs, validation_data, scheduler, kwargs)
+
+    def fit_generator(self, generator, nb_epochs: Optional[int] = None, **kwargs) -> TrainingHistory:
+        """
+        Train from an ART ``DataGenerator``. A ``PyTorchDataGenerator`` is read through its DataLoader;
+        others through ``get_batch()`` (numpy batches, copied to the device one by one).
+        """
+        from art.data_generators import DataGenerator
+
+        if not isinstance(generator, DataGenerator):
+            raise TypeError(f"generator must be an art.data_generators.DataGenerator, got {type(generator)!r}")
+        loader = getattr(generator, "iterator", None)
+        if isinstance(loader, torch.utils.data.DataLoader):
+            return self.fit_loader(loader, nb_epochs=nb_epochs, **kwargs)
+        steps = math.ceil(generator.size / generator.batch_size)
+        return self.fit_loader(_GetBatchLoader(generator, steps), nb_epochs=nb_epochs, **kwargs)
+
+    # ------------------------------------------------------------------ the loop
+
+    def _run(self, batches, n_batches, n_samples, nb_epochs, validation_data, scheduler, options) -> TrainingHistory:
+        scheduler_step = check_choice(options.pop("scheduler_step", "epoch"), "scheduler_step", ("epoch", "batch"))
+        val_iter = check_int(options.pop("validation_max_iter", 10), "validation_max_iter", low=0)
+        if options:
+            raise TypeError(f"fit got unexpected keyword arguments: {sorted(options)}")
+        check_optimizer(self._classifier)
+        if scheduler is not None and getattr(scheduler, "optimizer", self.optimizer) is not self.optimizer:
+            raise ValueError("scheduler must be built on the classifier's optimizer (classifier.optimizer)")
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (x_val, y_val)")
+            val = check_dataset(validation_data[0], validation_data[1], self._classifier, "x_val", "y_val")
+        self._on_fit_start(n_samples)
+        history = TrainingHistory(self.method_name, self._config())
+        self.history = history
+        elapsed = 0.0
+        epochs = tqdm(range(nb_epochs), desc=self.method_name, disable=not self.verbose, unit="epoch")
+        for epoch in epochs:
+            record: Dict[str, Any] = {"epoch": epoch, "lr": float(self.optimizer.param_groups[0]["lr"])}
+            before = self.counter.snapshot()
+            meter = _EpochMeter(self.device)
+            with Timer(self.device) as timer:
+                record.update(self._on_epoch_start(epoch))
+                inner = tqdm(batches(epoch), total=n_batches, leave=False, disable=not self.verbose, unit="batch")
+                for batch in inner:
+                    meter.add(self._train_batch(batch), batch.y)
+                    if scheduler is not None and scheduler_step == "batch":
+                        scheduler.step()
+                if scheduler is not None and scheduler_step == "epoch":
+                    scheduler.step()
+                record.update(meter.read())
+                record.update(self._on_epoch_end(epoch, record))
+            spent = self.counter.since(before)
+            elapsed += timer.seconds
+            record.update(
+                seconds=timer.seconds,
+                elapsed_seconds=elapsed,
+                forward_passes=spent.training_forward(),
+                backward_passes=spent.training_backward(),
+            )
+            if val is not None:
+                record.update(self._validate(val[0], val[1], val_iter))
+            history.append(record)
+            epochs.set_postfix({k: record[k] for k in self.progress_keys if k in record}, refresh=False)
+        self.network.model.eval()
+        return history
+
+    def _validate(self, x: torch.Tensor, y: torch.Tensor, max_iter: int) -> Dict[str, float]:
+        """Clean and PGD-``max_iter`` accuracy (step eps/4, no random start) in eval mode; not training cost."""
+        model, net = self.network.model, self.network
+        was_training = model.training
+        model.eval()
+        attack = OnDevicePGD(net, self.eps, max(self.eps / 4, 1e-6), max_iter, 0, phase="validation")
+        correct = robust = 0
+        with Timer(self.device) as timer:
+            for start in range(0, x.shape[0], 256):
+                xb, yb = x[start : start + 256], y[start : start + 256]
+                with torch.no_grad():
+                    correct += (net.logits(xb, "validation").argmax(1) == yb).sum()
+                x_adv = attack.perturb(xb, yb).x_adv
+                with torch.no_grad():
+                    robust += (net.logits(x_adv, "validation").argmax(1) == yb).sum()
+        model.train(was_training)
+        n = x.shape[0]
+        return {
+            "val_accuracy": float(correct) / n,
+            "val_robust_accuracy": float(robust) / n,
+            "val_seconds": timer.seconds,
+        }
+
+
+class _GetBatchLoader:
+    """Re-iterable view of an ART ``DataGenerator`` as ``steps`` numpy batches per epoch."""
+
+    def __init__(self, generator, steps: int):
+        self.generator, self.steps = generator, steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self):
+        for _ in range(self.steps):
+            yield self.generator.get_batch()

@@ -1,0 +1,119 @@
+"""
+Input checks shared by every trainer: each raises a ``ValueError``/``TypeError`` naming the argument, before
+any training step. Nothing here modifies the caller's data.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+
+
+def check_classifier(classifier, name: str = "classifier"):
+    """Require an ART ``PyTorchClassifier`` with an optimizer."""
+    from art.estimators.classification import PyTorchClassifier
+
+    if not isinstance(classifier, PyTorchClassifier):
+        raise TypeError(f"{name} must be an art.estimators.classification.PyTorchClassifier, got {type(classifier)!r}")
+    return classifier
+
+
+def check_optimizer(classifier) -> torch.optim.Optimizer:
+    opt = classifier.optimizer
+    if opt is None:
+        raise ValueError("classifier: an optimizer is required for training (PyTorchClassifier(optimizer=...))")
+    return opt
+
+
+def check_number(value, name: str, low: float = None, low_open: bool = False, high: float = None) -> float:
+    """A finite real number within the given bounds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+    return value
+
+
+def check_int(value, name: str, low: int = 0) -> int:
+    """An integer >= ``low``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
+
+
+def check_choice(value, name: str, choices) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+def _to_tensor(a, name: str) -> torch.Tensor:
+    if isinstance(a, torch.Tensor):
+        return a.detach()
+    if isinstance(a, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(a))
+    raise TypeError(f"{name} must be a numpy array or a torch tensor, got {type(a).__name__}")
+
+
+def labels_to_indices(y, nb_classes: int, n: Optional[int] = None, name: str = "y") -> torch.Tensor:
+    """Class indices (int64, shape (N,)) from index or one-hot labels; the input is not modified."""
+    t = _to_tensor(y, name)
+    if n is not None and t.shape[0] != n:
+        raise ValueError(f"{name} has {t.shape[0]} labels but x has {n} samples")
+    if t.dim() == 2 and t.shape[1] == 1:
+        t = t[:, 0]
+    if t.dim() == 2:
+        if t.shape[1] != nb_classes:
+            raise ValueError(f"{name}: one-hot labels must have {nb_classes} columns, got {t.shape[1]}")
+        tf = t.to(torch.float64)
+        if not bool(((tf == 0) | (tf == 1)).all()) or not bool((tf.sum(1) == 1).all()):
+            raise ValueError(f"{name}: one-hot rows must contain a single 1 and zeros elsewhere")
+        return tf.argmax(1).to(torch.int64)
+    if t.dim() != 1:
+        raise ValueError(f"{name} must have shape (N,) or (N, {nb_classes}), got {tuple(t.shape)}")
+    if t.is_floating_point():
+        if not bool((t == t.round()).all()):
+            raise ValueError(f"{name}: class indices must be whole numbers")
+    t = t.to(torch.int64)
+    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= nb_classes):
+        raise ValueError(f"{name}: class indices must be in [0, {nb_classes - 1}], got [{int(t.min())}, {int(t.max())}]")
+    return t
+
+
+def check_inputs(x, classifier, name: str = "x") -> torch.Tensor:
+    """Float inputs of shape (N, *input_shape), finite and inside the classifier's clip range (a new tensor)."""
+    t = _to_tensor(x, name)
+    shape = tuple(classifier.input_shape)
+    if tuple(t.shape[1:]) != shape:
+        raise ValueError(f"{name} must have shape (N, {', '.join(map(str, shape))}), got {tuple(t.shape)}")
+    if t.shape[0] == 0:
+        raise ValueError(f"{name} is empty")
+    t = t.to(torch.float32)
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} contains NaN or inf")
+    clip = classifier.clip_values
+    if clip is not None:
+        lo, hi = float(np.min(clip[0])), float(np.max(clip[1]))
+        if float(t.min()) < lo - 1e-6 or float(t.max()) > hi + 1e-6:
+            raise ValueError(
+                f"{name} has values in [{float(t.min()):.4g}, {float(t.max()):.4g}] outside the classifier's "
+                f"clip_values ({lo}, {hi})"
+            )
+    return t
+
+
+def check_dataset(x, y, classifier, name_x: str = "x", name_y: str = "y") -> Tuple[torch.Tensor, torch.Tensor]:
+    """Validated copies of (x, y) as float32 inputs and int64 class indices on the classifier's device."""
+    xt = check_inputs(x, classifier, name_x)
+    yt = labels_to_indices(y, classifier.nb_classes, xt.shape[0], name_y)
+    device = classifier.device
+    return xt.to(device, copy=True), yt.to(device, copy=True)
