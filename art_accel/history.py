@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 
 class TrainingHistory:
@@ -109,15 +109,3 @@ class TrainingHistory:
     def __repr__(self) -> str:
         return f"TrainingHistory(method={self.method!r}, epochs={len(self)})"
 
-
-def summarise(records: Iterable[Dict[str, Any]], keys: Sequence[str]) -> str:
-    """A one-line ``key=value`` summary for progress bars and logs."""
-    rec = list(records)[-1] if records else {}
-    parts = []
-    for k in keys:
-        v = rec.get(k)
-        if isinstance(v, float):
-            parts.append(f"{k}={v:.4g}")
-        elif v is not None:
-            parts.append(f"{k}={v}")
-    return " ".join(parts)

@@ -4,8 +4,8 @@ Small models for examples, tests and benchmarks: an MNIST CNN and PreAct-ResNet-
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 
 def mnist_cnn(width: int = 32, nb_classes: int = 10) -> nn.Sequential:

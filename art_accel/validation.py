@@ -84,13 +84,14 @@ def labels_to_indices(y, nb_classes: int, n: Optional[int] = None, name: str = "
         if not bool((t == t.round()).all()):
             raise ValueError(f"{name}: class indices must be whole numbers")
     t = t.to(torch.int64)
-    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= nb_classes):
-        raise ValueError(f"{name}: class indices must be in [0, {nb_classes - 1}], got [{int(t.min())}, {int(t.max())}]")
+    lo, hi = (int(t.min()), int(t.max())) if t.numel() else (0, 0)
+    if lo < 0 or hi >= nb_classes:
+        raise ValueError(f"{name}: class indices must be in [0, {nb_classes - 1}], got [{lo}, {hi}]")
     return t
 
 
 def check_inputs(x, classifier, name: str = "x") -> torch.Tensor:
-    """Float inputs of shape (N, *input_shape), finite and inside the classifier's clip range (a new tensor)."""
+    """Float inputs of shape ``(N, *input_shape)``, finite and inside the classifier's clip range (a new tensor)."""
     t = _to_tensor(x, name)
     shape = tuple(classifier.input_shape)
     if tuple(t.shape[1:]) != shape:

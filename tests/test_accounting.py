@@ -1,6 +1,5 @@
 """Exact pass counts per method, checked against independent module hooks."""
 import pytest
-import torch
 
 from art_accel import (
     AdversarialTrainerFGSM,
@@ -9,6 +8,7 @@ from art_accel import (
     AdversarialTrainerPGD,
     AdversarialTrainerTRADES,
 )
+
 from conftest import make_classifier
 
 

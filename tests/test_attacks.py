@@ -6,6 +6,7 @@ from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent
 
 from art_accel.attacks import OnDevicePGD, project
 from art_accel.network import Network
+
 from conftest import make_classifier
 
 

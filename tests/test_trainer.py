@@ -6,6 +6,7 @@ from art.data_generators import NumpyDataGenerator, PyTorchDataGenerator
 from torch.utils.data import DataLoader, TensorDataset
 
 from art_accel import AdversarialTrainerFGSM, AdversarialTrainerPGD, TrainingHistory
+
 from conftest import make_classifier
 
 

@@ -12,13 +12,12 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Tuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from art.defences.trainer.trainer import Trainer
 from tqdm.auto import tqdm
 
-from art_accel.accounting import PassCounter, Timer, synchronize
+from art_accel.accounting import PassCounter, Timer
 from art_accel.attacks import OnDevicePGD
 from art_accel.history import TrainingHistory
 from art_accel.network import Network
@@ -29,7 +28,6 @@ from art_accel.validation import (
     check_int,
     check_number,
     check_optimizer,
-    labels_to_indices,
 )
 
 
@@ -197,7 +195,7 @@ class AdversarialTrainerBase(Trainer):
         Train on in-memory data. The data is copied to the classifier's device once; the caller's arrays
         are never modified.
 
-        :param x: Training inputs, numpy array or torch tensor of shape (N, *input_shape).
+        :param x: Training inputs, numpy array or torch tensor of shape ``(N, *input_shape)``.
         :param y: Labels, class indices (N,) or one-hot (N, nb_classes).
         :param validation_data: Optional ``(x_val, y_val)``: clean and PGD accuracy recorded after each epoch.
         :param nb_epochs: Number of epochs (default: the constructor's).
