@@ -7,6 +7,8 @@ Every trainer is an ``art.defences.trainer.Trainer`` wrapping a ``PyTorchClassif
 from art_accel.attacks import AttackResult, OnDevicePGD
 from art_accel.history import TrainingHistory
 from art_accel.trainers import (
+    AdversarialTrainerATAS,
+    AdversarialTrainerATTA,
     AdversarialTrainerBase,
     AdversarialTrainerFGSM,
     AdversarialTrainerFree,
@@ -26,6 +28,8 @@ def evaluate_robustness(*args, **kwargs):
 
 
 __all__ = [
+    "AdversarialTrainerATAS",
+    "AdversarialTrainerATTA",
     "AdversarialTrainerBase",
     "AdversarialTrainerFGSM",
     "AdversarialTrainerFree",

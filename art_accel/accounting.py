@@ -76,3 +76,36 @@ class Timer:
     def __exit__(self, *exc) -> None:
         synchronize(self.device)
         self.seconds = time.perf_counter() - self._start
+
+
+class RunningStats:
+    """
+    Mean, min and max of per-sample values over an epoch, accumulated in device tensors and read once.
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.reset()
+
+    def reset(self) -> None:
+        self._sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        self._min = torch.full((), float("inf"), device=self.device)
+        self._max = torch.full((), float("-inf"), device=self.device)
+        self._count = 0
+
+    def update(self, values: torch.Tensor) -> None:
+        values = values.detach().reshape(-1).float()
+        self._sum += values.sum(dtype=torch.float64)
+        self._min = torch.minimum(self._min, values.min())
+        self._max = torch.maximum(self._max, values.max())
+        self._count += values.numel()
+
+    def read(self, prefix: str) -> Dict[str, float]:
+        """``{prefix_mean, prefix_min, prefix_max}`` (None when nothing was added), then reset."""
+        if self._count == 0:
+            out = {f"{prefix}_mean": None, f"{prefix}_min": None, f"{prefix}_max": None}
+        else:
+            out = {f"{prefix}_mean": float(self._sum) / self._count, f"{prefix}_min": float(self._min),
+                   f"{prefix}_max": float(self._max)}
+        self.reset()
+        return out

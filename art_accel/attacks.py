@@ -7,6 +7,7 @@ more forwards on predictions).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
@@ -164,9 +165,7 @@ class OnDevicePGD:
         step = per_sample(self.eps_step if eps_step is None else eps_step, n, ndim, x.device, "eps_step")
         steps = self.max_iter if max_iter is None else int(max_iter)
         sign = -1.0 if self.targeted else 1.0
-        was_training = net.model.training
-        net.model.train(self.model_mode == "train")
-        try:
+        with self.mode():
             restarts = max(1, self.num_random_init) if delta_init is None else 1
             best = None
             for _ in range(restarts):
@@ -181,17 +180,33 @@ class OnDevicePGD:
                     best = self._keep_best(best, x_adv, grad, y, loss_fn, sign)
             if best is not None:
                 x_adv, grad = best[0], best[1]
-        finally:
-            net.model.train(was_training)
         return AttackResult(x_adv=x_adv, delta=x_adv - x, grad=grad)
 
+    def input_gradient(self, x_adv: torch.Tensor, y: torch.Tensor, loss_fn: LossFn = cross_entropy_sum):
+        """
+        Input gradient of ``loss_fn`` at ``x_adv`` (one forward, one input-only backward), without changing
+        the model's mode: call it inside :meth:`mode` or set the mode yourself.
+        """
+        x_adv = x_adv.detach().requires_grad_(True)
+        loss = loss_fn(self.network.logits(x_adv, self.phase), y)
+        return self.network.input_grad(loss, x_adv, self.phase)
+
+    @contextmanager
+    def mode(self):
+        """Put the model in the attack's mode (``model_mode``), restoring its previous mode on exit."""
+        model = self.network.model
+        was_training = model.training
+        model.train(self.model_mode == "train")
+        try:
+            yield
+        finally:
+            model.train(was_training)
+
     def _iterate(self, x, y, x_adv, eps, step, steps, sign, loss_fn):
-        net, grad = self.network, None
+        grad = None
         for _ in range(steps):
-            x_adv = x_adv.detach().requires_grad_(True)
-            loss = loss_fn(net.logits(x_adv, self.phase), y)
-            grad = net.input_grad(loss, x_adv, self.phase)
-            x_adv = project(x_adv.detach() + sign * step * grad.sign(), x, eps, net.clip_values)
+            grad = self.input_gradient(x_adv, y, loss_fn)
+            x_adv = project(x_adv.detach() + sign * step * grad.sign(), x, eps, self.network.clip_values)
         return x_adv.detach(), grad
 
     def _keep_best(self, best, x_adv, grad, y, loss_fn, sign):

@@ -75,12 +75,13 @@ class TrainingHistory:
             for r in self.records:
                 writer.writerow({k: r.get(k) for k in keys})
 
-    def plot(self, keys: Optional[Sequence[str]] = None, path: Optional[str] = None, title: Optional[str] = None):
+    def plot(self, keys: Optional[Sequence] = None, path: Optional[str] = None, title: Optional[str] = None):
         """
         One panel per key against the epoch (matplotlib); saved as PNG when ``path`` is given.
 
-        :param keys: Values to draw; by default the schedule values present among ``k``, ``eps``, ``eps_step``,
-                     ``step_mean``, ``grad_magnitude``, plus ``loss`` and ``accuracy``.
+        :param keys: Values to draw; a tuple of keys draws them as lines of one panel. By default the
+                     schedule values present among ``k``, ``eps``, ``eps_step``, ``step_mean``,
+                     ``grad_magnitude``, plus ``loss``, ``accuracy`` and ``val_robust_accuracy``.
         :return: The matplotlib figure.
         """
         import matplotlib
@@ -91,12 +92,16 @@ class TrainingHistory:
         if keys is None:
             wanted = ("k", "eps", "eps_step", "step_mean", "grad_magnitude", "loss", "accuracy", "val_robust_accuracy")
             keys = [k for k in wanted if any(isinstance(r.get(k), (int, float)) for r in self.records)]
-        keys = list(keys)
-        fig, axes = plt.subplots(len(keys), 1, figsize=(6, 1.9 * max(1, len(keys))), sharex=True, squeeze=False)
+        panels = [k if isinstance(k, (tuple, list)) else (k,) for k in keys]
+        fig, axes = plt.subplots(len(panels), 1, figsize=(6, 1.9 * max(1, len(panels))), sharex=True, squeeze=False)
         epochs = self["epoch"]
-        for ax, key in zip(axes[:, 0], keys):
-            ax.plot(epochs, self[key], marker="o", ms=3)
-            ax.set_ylabel(key)
+        for ax, panel in zip(axes[:, 0], panels):
+            for key in panel:
+                values = [float("nan") if v is None else v for v in self[key]]
+                ax.plot(epochs, values, marker="o", ms=3, label=key)
+            if len(panel) > 1:
+                ax.legend(fontsize=7)
+            ax.set_ylabel(panel[0] if len(panel) == 1 else "")
             ax.grid(alpha=0.3)
         axes[-1, 0].set_xlabel("epoch (0-based)")
         fig.suptitle(title or f"{self.method} schedule")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Dict, Type
 
-from art_accel.trainers import baselines
+from art_accel.trainers import atas, baselines
 
 METHODS: Dict[str, Type] = {
     "pgd": baselines.AdversarialTrainerPGD,
@@ -14,6 +14,8 @@ METHODS: Dict[str, Type] = {
     "free": baselines.AdversarialTrainerFree,
     "trades": baselines.AdversarialTrainerTRADES,
     "mart": baselines.AdversarialTrainerMART,
+    "atas": atas.AdversarialTrainerATAS,
+    "atta": atas.AdversarialTrainerATTA,
 }
 
 

@@ -1,4 +1,5 @@
 """Trainers: the shared loop (:mod:`.base`) and one module per method."""
+from art_accel.trainers.atas import AdversarialTrainerATAS, AdversarialTrainerATTA
 from art_accel.trainers.base import AdversarialTrainerBase, Batch, StepOutput
 from art_accel.trainers.baselines import (
     AdversarialTrainerFGSM,
@@ -9,6 +10,8 @@ from art_accel.trainers.baselines import (
 )
 
 __all__ = [
+    "AdversarialTrainerATAS",
+    "AdversarialTrainerATTA",
     "AdversarialTrainerBase",
     "AdversarialTrainerFGSM",
     "AdversarialTrainerFree",

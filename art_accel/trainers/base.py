@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from art_accel.accounting import PassCounter, Timer
 from art_accel.attacks import OnDevicePGD
+from art_accel.augmentation import CropFlipParams, RandomCropFlip
 from art_accel.history import TrainingHistory
 from art_accel.network import Network
 from art_accel.validation import (
@@ -33,11 +34,13 @@ from art_accel.validation import (
 
 @dataclass
 class Batch:
-    """A training batch on the device: inputs, class indices and dataset positions (None if unknown)."""
+    """A training batch on the device: inputs, class indices, dataset positions (None if unknown)."""
 
     x: torch.Tensor
     y: torch.Tensor
     index: Optional[torch.Tensor] = None
+    #: Crop/flip parameters when the trainer augments (``x`` is then the augmented batch).
+    aug: Optional[CropFlipParams] = None
 
 
 @dataclass
@@ -81,6 +84,8 @@ class AdversarialTrainerBase(Trainer):
     :param nb_epochs: Default number of epochs for ``fit``.
     :param batch_size: Default batch size for ``fit``.
     :param attack_mode: Model mode during the inner attack: ``"eval"`` (default, as ART's PGD) or ``"train"``.
+    :param augmentation: Optional :class:`~art_accel.augmentation.RandomCropFlip` applied on the device to
+                         every training batch (parameters recorded in ``Batch.aug``).
     :param verbose: Show tqdm progress bars.
     """
 
@@ -98,6 +103,7 @@ class AdversarialTrainerBase(Trainer):
         nb_epochs: int = 20,
         batch_size: int = 128,
         attack_mode: str = "eval",
+        augmentation: Optional[RandomCropFlip] = None,
         verbose: bool = True,
     ):
         check_classifier(classifier)
@@ -109,6 +115,9 @@ class AdversarialTrainerBase(Trainer):
         self.nb_epochs = check_int(nb_epochs, "nb_epochs", low=1)
         self.batch_size = check_int(batch_size, "batch_size", low=1)
         self.attack_mode = check_choice(attack_mode, "attack_mode", ("eval", "train"))
+        if augmentation is not None and not isinstance(augmentation, RandomCropFlip):
+            raise TypeError(f"augmentation must be an art_accel.augmentation.RandomCropFlip, got {augmentation!r}")
+        self.augmentation = augmentation
         self.verbose = bool(verbose)
         self.counter = PassCounter()
         self.network = Network(classifier, self.counter)
@@ -292,6 +301,9 @@ class AdversarialTrainerBase(Trainer):
                 record.update(self._on_epoch_start(epoch))
                 inner = tqdm(batches(epoch), total=n_batches, leave=False, disable=not self.verbose, unit="batch")
                 for batch in inner:
+                    if self.augmentation is not None:
+                        batch.aug = self.augmentation.sample(batch.x.shape[0], batch.x.device)
+                        batch.x = self.augmentation.apply(batch.x, batch.aug)
                     meter.add(self._train_batch(batch), batch.y)
                     if scheduler is not None and scheduler_step == "batch":
                         scheduler.step()
