@@ -114,8 +114,10 @@ def _evaluate(args) -> int:
 def _methods(_args) -> int:
     from art_accel.registry import METHODS
 
-    for name, cls in sorted(METHODS.items()):
-        print(f"{name:10s} {cls.__name__}")
+    for name, factory in sorted(METHODS.items()):
+        cls = getattr(factory, "func", factory)
+        extra = ", ".join(f"{k}={v!r}" for k, v in getattr(factory, "keywords", {}).items())
+        print(f"{name:14s} {cls.__name__}" + (f"({extra})" if extra else ""))
     return 0
 
 

@@ -4,11 +4,12 @@ itself here; every class takes ``(classifier, eps=..., **kwargs)``.
 """
 from __future__ import annotations
 
-from typing import Dict, Type
+from functools import partial
+from typing import Callable, Dict
 
-from art_accel.trainers import atas, baselines
+from art_accel.trainers import atas, baselines, mplus
 
-METHODS: Dict[str, Type] = {
+METHODS: Dict[str, Callable] = {
     "pgd": baselines.AdversarialTrainerPGD,
     "fgsm": baselines.AdversarialTrainerFGSM,
     "free": baselines.AdversarialTrainerFree,
@@ -16,10 +17,17 @@ METHODS: Dict[str, Type] = {
     "mart": baselines.AdversarialTrainerMART,
     "atas": atas.AdversarialTrainerATAS,
     "atta": atas.AdversarialTrainerATTA,
+    "deat": mplus.AdversarialTrainerDEAT,
+    "deat-3": partial(mplus.AdversarialTrainerDEAT, criterion="every_d", d=3),
+    "deat-40": partial(mplus.AdversarialTrainerDEAT, criterion="accuracy", accuracy_threshold=0.4),
+    "mplus-pgd": partial(mplus.AdversarialTrainerMPlus, base="pgd"),
+    "mplus-free": partial(mplus.AdversarialTrainerMPlus, base="free"),
+    "mplus-trades": partial(mplus.AdversarialTrainerMPlus, base="trades"),
+    "mplus-mart": partial(mplus.AdversarialTrainerMPlus, base="mart"),
 }
 
 
-def get_method(name: str) -> Type:
+def get_method(name: str) -> Callable:
     """The trainer class registered under ``name``."""
     try:
         return METHODS[name]

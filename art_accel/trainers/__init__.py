@@ -8,8 +8,11 @@ from art_accel.trainers.baselines import (
     AdversarialTrainerPGD,
     AdversarialTrainerTRADES,
 )
+from art_accel.trainers.mplus import AdversarialTrainerDEAT, AdversarialTrainerMPlus
 
 __all__ = [
+    "AdversarialTrainerDEAT",
+    "AdversarialTrainerMPlus",
     "AdversarialTrainerATAS",
     "AdversarialTrainerATTA",
     "AdversarialTrainerBase",

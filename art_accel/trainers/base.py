@@ -125,6 +125,8 @@ class AdversarialTrainerBase(Trainer):
             self.network, self.eps, self.eps_step, self.max_iter, min(self.num_random_init, 1), model_mode=attack_mode
         )
         self.history: Optional[TrainingHistory] = None
+        #: When True, every update also returns its input gradient and the loop records ``grad_magnitude``.
+        self.track_grad_magnitude = False
 
     # ------------------------------------------------------------------ method hooks
 
@@ -143,6 +145,14 @@ class AdversarialTrainerBase(Trainer):
     def _on_epoch_end(self, epoch: int, record: Dict[str, Any]) -> Dict[str, Any]:
         """Return statistics of the finished epoch to record (may read device accumulators once)."""
         return {}
+
+    def _apply_k(self, k: int) -> None:
+        """Set the number of attack steps (used by schedules)."""
+        self.max_iter = self.attack.max_iter = int(k)
+
+    def _apply_step(self, eps_step: float) -> None:
+        """Set the attack step size (used by schedules)."""
+        self.eps_step = self.attack.eps_step = float(eps_step)
 
     def _config(self) -> Dict[str, Any]:
         """Parameters stored with the history."""
@@ -178,15 +188,23 @@ class AdversarialTrainerBase(Trainer):
         self.optimizer.step()
         return StepOutput(loss.detach(), logits.detach(), None if grad is None else grad.detach())
 
-    def _update(self, x_in: torch.Tensor, y: torch.Tensor, input_grad: bool = False) -> StepOutput:
-        """Weight update on mean cross-entropy at ``x_in``; ``input_grad=True`` also returns d loss / d x_in."""
-        x_in = x_in.detach().requires_grad_(True) if input_grad else x_in.detach()
+    def _grad_leaf(self, x: torch.Tensor, input_grad: Optional[bool] = None) -> torch.Tensor:
+        """``x`` detached; requiring grad when the update must return its input gradient."""
+        wanted = self.track_grad_magnitude if input_grad is None else input_grad
+        return x.detach().requires_grad_(True) if wanted else x.detach()
+
+    def _update(self, x_in: torch.Tensor, y: torch.Tensor, input_grad: Optional[bool] = None) -> StepOutput:
+        """
+        Weight update on mean cross-entropy at ``x_in``. With ``input_grad=True`` (default: when the gradient
+        magnitude is tracked) it also returns d loss / d x_in from the same backward.
+        """
+        x_in = self._grad_leaf(x_in, input_grad)
 
         def compute():
             logits = self.network.logits(x_in, "update")
             return F.cross_entropy(logits, y), logits
 
-        return self._optimizer_step(compute, x_in if input_grad else None)
+        return self._optimizer_step(compute, x_in if x_in.requires_grad else None)
 
     # ------------------------------------------------------------------ public API
 
@@ -297,6 +315,7 @@ class AdversarialTrainerBase(Trainer):
             record: Dict[str, Any] = {"epoch": epoch, "lr": float(self.optimizer.param_groups[0]["lr"])}
             before = self.counter.snapshot()
             meter = _EpochMeter(self.device)
+            magnitude = torch.zeros((), device=self.device, dtype=torch.float64)
             with Timer(self.device) as timer:
                 record.update(self._on_epoch_start(epoch))
                 inner = tqdm(batches(epoch), total=n_batches, leave=False, disable=not self.verbose, unit="batch")
@@ -304,12 +323,17 @@ class AdversarialTrainerBase(Trainer):
                     if self.augmentation is not None:
                         batch.aug = self.augmentation.sample(batch.x.shape[0], batch.x.device)
                         batch.x = self.augmentation.apply(batch.x, batch.aug)
-                    meter.add(self._train_batch(batch), batch.y)
+                    out = self._train_batch(batch)
+                    meter.add(out, batch.y)
+                    if self.track_grad_magnitude:
+                        magnitude += self._magnitude(out, batch)
                     if scheduler is not None and scheduler_step == "batch":
                         scheduler.step()
                 if scheduler is not None and scheduler_step == "epoch":
                     scheduler.step()
                 record.update(meter.read())
+                if self.track_grad_magnitude:
+                    record["grad_magnitude"] = float(magnitude)
                 record.update(self._on_epoch_end(epoch, record))
             spent = self.counter.since(before)
             elapsed += timer.seconds
@@ -325,6 +349,15 @@ class AdversarialTrainerBase(Trainer):
             epochs.set_postfix({k: record[k] for k in self.progress_keys if k in record}, refresh=False)
         self.network.model.eval()
         return history
+
+    def _magnitude(self, out: StepOutput, batch: Batch) -> torch.Tensor:
+        """
+        L1 norm of the last update's input gradient, per-sample scale: the batch-mean loss's gradient times
+        the batch size (M+'s l_X contribution; no extra pass).
+        """
+        if out.input_grad is None:
+            raise RuntimeError(f"{type(self).__name__} does not return input gradients from its update")
+        return out.input_grad.abs().sum(dtype=torch.float64) * batch.x.shape[0]
 
     def _validate(self, x: torch.Tensor, y: torch.Tensor, max_iter: int) -> Dict[str, float]:
         """Clean and PGD-``max_iter`` accuracy (step eps/4, no random start) in eval mode; not training cost."""

@@ -91,7 +91,11 @@ class AdversarialTrainerFree(AdversarialTrainerBase):
         self._delta = None
 
     def _on_epoch_start(self, epoch: int) -> Dict[str, Any]:
-        return {"k": self.nb_replays, "eps": self.eps, "eps_step": self.eps_step}
+        # k counts the replays after the first, as DEAT and M+ do; "replays" is the total
+        return {"k": self.nb_replays - 1, "replays": self.nb_replays, "eps": self.eps, "eps_step": self.eps_step}
+
+    def _apply_k(self, k: int) -> None:
+        self.nb_replays = int(k) + 1
 
     def _config(self) -> Dict[str, Any]:
         return {**super()._config(), "nb_replays": self.nb_replays}
@@ -154,23 +158,21 @@ class AdversarialTrainerTRADES(AdversarialTrainerBase):
         return {**super()._config(), "beta": self.beta}
 
     def _perturb(self, x: torch.Tensor, **overrides) -> torch.Tensor:
-        model = self.network.model
-        was_training = model.training
-        model.train(self.attack_mode == "train")
-        with torch.no_grad():
+        with self.attack.mode(), torch.no_grad():
             p_clean = F.softmax(self.network.logits(x, "attack"), dim=1)
-        model.train(was_training)
         start = 0.001 * torch.randn_like(x)
         return self.attack.perturb(x, p_clean, delta_init=start, loss_fn=kl_sum, **overrides).x_adv
 
     def _trades_update(self, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor) -> StepOutput:
+        x_adv = self._grad_leaf(x_adv)
+
         def compute():
             logits = self.network.logits(x, "update")
             logits_adv = self.network.logits(x_adv, "update")
             robust = kl_sum(logits_adv, F.softmax(logits, dim=1)) / x.shape[0]
             return F.cross_entropy(logits, y) + self.beta * robust, logits_adv
 
-        return self._optimizer_step(compute)
+        return self._optimizer_step(compute, x_adv if x_adv.requires_grad else None)
 
     def _train_batch(self, batch: Batch) -> StepOutput:
         return self._trades_update(batch.x, self._perturb(batch.x), batch.y)
@@ -217,12 +219,14 @@ class AdversarialTrainerMART(AdversarialTrainerBase):
         return {**super()._config(), "beta": self.beta}
 
     def _mart_update(self, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor) -> StepOutput:
+        x_adv = self._grad_leaf(x_adv)
+
         def compute():
             logits = self.network.logits(x, "update")
             logits_adv = self.network.logits(x_adv, "update")
             return mart_loss(logits, logits_adv, y, self.beta), logits_adv
 
-        return self._optimizer_step(compute)
+        return self._optimizer_step(compute, x_adv if x_adv.requires_grad else None)
 
     def _train_batch(self, batch: Batch) -> StepOutput:
         x_adv = self.attack.perturb(batch.x, batch.y).x_adv

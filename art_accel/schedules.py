@@ -1,0 +1,169 @@
+"""
+Per-epoch schedules of attack strength (steps ``k``, budget ``eps``, step size): constant, linear anneal
+(Amata), cyclic (ECAS), every-``d``-epochs and criterion-driven (DEAT, M+). A schedule answers
+``value(epoch)`` at the start of an epoch (0-based) and may ``observe(epoch, record)`` the finished epoch's
+history record to decide the next value. Trainers use them through :class:`ScheduledK`-style hooks, never
+by hard-coding the schedule in the loop.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Optional, Sequence
+
+from art_accel.validation import check_choice, check_int, check_number
+
+
+class Schedule:
+    """Base class: a value per epoch, optionally driven by what the previous epochs recorded."""
+
+    def value(self, epoch: int) -> float:
+        raise NotImplementedError
+
+    def observe(self, epoch: int, record: Dict[str, Any]) -> None:
+        """Look at the finished epoch's record (default: nothing)."""
+
+    def reset(self) -> None:
+        """Forget what was observed (called at the start of ``fit``)."""
+
+    def describe(self) -> Dict[str, Any]:
+        """Extra values to record per epoch (e.g. a criterion's threshold)."""
+        return {}
+
+    def values(self, nb_epochs: int) -> list:
+        """The values of a schedule that observes nothing, for epochs 0..nb_epochs-1."""
+        return [self.value(t) for t in range(nb_epochs)]
+
+
+class Constant(Schedule):
+    """The same value every epoch."""
+
+    def __init__(self, value: float):
+        self._value = value
+
+    def value(self, epoch: int) -> float:
+        return self._value
+
+
+class LinearAnneal(Schedule):
+    """
+    Amata's ``K_t = K_min + (K_max - K_min) * t / (T - 1)`` for epochs ``t = 0..T-1``, so that the first epoch
+    uses ``K_min`` and the last reaches ``K_max`` (the paper writes ``t / T``, with which the last epoch never
+    reaches ``K_max``; so does the only public re-implementation, which floors and stops at ``K_max - 1``).
+
+    :param start: Value at the first epoch.
+    :param end: Value at the last epoch.
+    :param nb_epochs: Number of epochs ``T``.
+    :param rounding: ``"round"`` (default: nearest integer, halves up), ``"floor"``, ``"ceil"`` or ``"none"``
+                     (a float, for step sizes).
+    """
+
+    def __init__(self, start: float, end: float, nb_epochs: int, rounding: str = "round"):
+        self.start, self.end = float(start), float(end)
+        self.nb_epochs = check_int(nb_epochs, "nb_epochs", low=1)
+        self.rounding = check_choice(rounding, "rounding", ("round", "floor", "ceil", "none"))
+
+    def raw(self, epoch: int) -> float:
+        t = min(max(epoch, 0), self.nb_epochs - 1)
+        frac = t / (self.nb_epochs - 1) if self.nb_epochs > 1 else 1.0
+        return self.start + (self.end - self.start) * frac
+
+    def value(self, epoch: int):
+        v = self.raw(epoch)
+        if self.rounding == "round":
+            return int(math.floor(v + 0.5 + 1e-9))
+        if self.rounding == "floor":
+            return int(math.floor(v + 1e-9))
+        if self.rounding == "ceil":
+            return int(math.ceil(v - 1e-9))
+        return v
+
+
+class Cyclic(Schedule):
+    """``values[epoch mod len(values)]``: ECAS' cyclic epsilon (period ``len(values)`` epochs)."""
+
+    def __init__(self, values: Sequence[float]):
+        if len(values) == 0:
+            raise ValueError("values must not be empty")
+        self.cycle = list(values)
+
+    def value(self, epoch: int) -> float:
+        return self.cycle[epoch % len(self.cycle)]
+
+
+class EveryD(Schedule):
+    """DEAT-d: ``k = min(epoch // d, max_k)``: one more adversarial replay every ``d`` epochs."""
+
+    def __init__(self, d: int, max_k: int):
+        self.d = check_int(d, "d", low=1)
+        self.max_k = check_int(max_k, "max_k", low=0)
+
+    def value(self, epoch: int) -> int:
+        return min(epoch // self.d, self.max_k)
+
+
+class _Counter(Schedule):
+    """A k that starts at 0 and is raised by ``observe``; capped at ``max_k``."""
+
+    def __init__(self, max_k: int):
+        self.max_k = check_int(max_k, "max_k", low=1)
+        self.k = 0
+
+    def value(self, epoch: int) -> int:
+        return self.k
+
+    def reset(self) -> None:
+        self.k = 0
+
+    def _raise(self) -> None:
+        self.k = min(self.k + 1, self.max_k)
+
+
+class AccuracyCriterion(_Counter):
+    """DEAT-acc: k += 1 after every epoch whose training accuracy exceeds ``threshold`` (capped)."""
+
+    def __init__(self, threshold: float = 0.4, max_k: int = 7):
+        super().__init__(max_k)
+        self.threshold = check_number(threshold, "accuracy_threshold", low=0.0, high=1.0)
+
+    def observe(self, epoch: int, record: Dict[str, Any]) -> None:
+        if record["accuracy"] > self.threshold:
+            self._raise()
+
+
+class MPlusCriterion(_Counter):
+    """
+    The M+ criterion (Algorithm 1 of Wang et al.): k = 0 in the first epoch, k = 1 after it; after the second
+    epoch the threshold is set to ``gamma * l_X``; after every later epoch, if ``l_X > threshold`` then
+    ``threshold = gamma * l_X`` and k += 1 (the threshold changes only when k grows). k is capped at
+    ``max_k``; the threshold keeps following the rule at the cap.
+
+    :param gamma: Relax factor (> 0; the paper uses 1.01, 1.1 trades robustness for speed, 1.0 under FAST).
+    :param max_k: Cap on k.
+    :param key: History key holding ``l_X`` (default ``"grad_magnitude"``).
+    """
+
+    def __init__(self, gamma: float = 1.01, max_k: int = 10, key: str = "grad_magnitude"):
+        super().__init__(max_k)
+        self.gamma = check_number(gamma, "gamma", low=0.0, low_open=True)
+        self.key = key
+        self.threshold: Optional[float] = None
+
+    def reset(self) -> None:
+        super().reset()
+        self.threshold = None
+
+    def observe(self, epoch: int, record: Dict[str, Any]) -> None:
+        self.update(epoch, record[self.key])
+
+    def update(self, epoch: int, magnitude: float) -> None:
+        """Apply the rule after 0-based ``epoch`` whose gradient magnitude was ``magnitude``."""
+        if epoch == 0:
+            self._raise()
+        elif epoch == 1:
+            self.threshold = self.gamma * magnitude
+        elif self.threshold is not None and magnitude > self.threshold:
+            self.threshold = self.gamma * magnitude
+            self._raise()
+
+    def describe(self) -> Dict[str, Any]:
+        return {"threshold": self.threshold}
