@@ -7,6 +7,7 @@ Every trainer is an ``art.defences.trainer.Trainer`` wrapping a ``PyTorchClassif
 from art_accel.attacks import AttackResult, OnDevicePGD
 from art_accel.history import TrainingHistory
 from art_accel.trainers import (
+    AdversarialTrainerAmata,
     AdversarialTrainerATAS,
     AdversarialTrainerATTA,
     AdversarialTrainerBase,
@@ -30,6 +31,7 @@ def evaluate_robustness(*args, **kwargs):
 
 
 __all__ = [
+    "AdversarialTrainerAmata",
     "AdversarialTrainerATAS",
     "AdversarialTrainerATTA",
     "AdversarialTrainerBase",

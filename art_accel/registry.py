@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable, Dict
 
-from art_accel.trainers import atas, baselines, mplus
+from art_accel.trainers import amata, atas, baselines, mplus
 
 METHODS: Dict[str, Callable] = {
     "pgd": baselines.AdversarialTrainerPGD,
@@ -17,6 +17,9 @@ METHODS: Dict[str, Callable] = {
     "mart": baselines.AdversarialTrainerMART,
     "atas": atas.AdversarialTrainerATAS,
     "atta": atas.AdversarialTrainerATTA,
+    "amata": amata.AdversarialTrainerAmata,
+    "amata-free": partial(amata.AdversarialTrainerAmata, base="free"),
+    "amata-fgsm": partial(amata.AdversarialTrainerAmata, base="fgsm"),
     "deat": mplus.AdversarialTrainerDEAT,
     "deat-3": partial(mplus.AdversarialTrainerDEAT, criterion="every_d", d=3),
     "deat-40": partial(mplus.AdversarialTrainerDEAT, criterion="accuracy", accuracy_threshold=0.4),

@@ -1,4 +1,5 @@
 """Trainers: the shared loop (:mod:`.base`) and one module per method."""
+from art_accel.trainers.amata import AdversarialTrainerAmata
 from art_accel.trainers.atas import AdversarialTrainerATAS, AdversarialTrainerATTA
 from art_accel.trainers.base import AdversarialTrainerBase, Batch, StepOutput
 from art_accel.trainers.baselines import (
@@ -11,6 +12,7 @@ from art_accel.trainers.baselines import (
 from art_accel.trainers.mplus import AdversarialTrainerDEAT, AdversarialTrainerMPlus
 
 __all__ = [
+    "AdversarialTrainerAmata",
     "AdversarialTrainerDEAT",
     "AdversarialTrainerMPlus",
     "AdversarialTrainerATAS",

@@ -131,7 +131,8 @@ class AdversarialTrainerBase(Trainer):
     # ------------------------------------------------------------------ method hooks
 
     def _on_fit_start(self, n_samples: Optional[int]) -> None:
-        """Called once before the first epoch with the dataset size (None if unknown)."""
+        """Called once before the first epoch with the dataset size (None if unknown); ``self.fit_epochs``
+        holds the number of epochs of this ``fit``."""
 
     def _on_epoch_start(self, epoch: int) -> Dict[str, Any]:
         """Set the epoch's schedule; return the values to record (``epoch`` is 0-based)."""
@@ -306,6 +307,7 @@ class AdversarialTrainerBase(Trainer):
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a pair (x_val, y_val)")
             val = check_dataset(validation_data[0], validation_data[1], self._classifier, "x_val", "y_val")
+        self.fit_epochs = nb_epochs
         self._on_fit_start(n_samples)
         history = TrainingHistory(self.method_name, self._config())
         self.history = history
