@@ -10,8 +10,10 @@ from art_accel.trainers import (
     AdversarialTrainerAmata,
     AdversarialTrainerATAS,
     AdversarialTrainerATTA,
+    AdversarialTrainerAWP,
     AdversarialTrainerBase,
     AdversarialTrainerDEAT,
+    AdversarialTrainerECAS,
     AdversarialTrainerFGSM,
     AdversarialTrainerFree,
     AdversarialTrainerMART,
@@ -21,6 +23,13 @@ from art_accel.trainers import (
 )
 
 __version__ = "0.1.0"
+
+
+def calibrate_entropy_thresholds(*args, **kwargs):
+    """See :func:`art_accel.trainers.ecas.calibrate_entropy_thresholds`."""
+    from art_accel.trainers.ecas import calibrate_entropy_thresholds as _calibrate
+
+    return _calibrate(*args, **kwargs)
 
 
 def evaluate_robustness(*args, **kwargs):
@@ -34,8 +43,10 @@ __all__ = [
     "AdversarialTrainerAmata",
     "AdversarialTrainerATAS",
     "AdversarialTrainerATTA",
+    "AdversarialTrainerAWP",
     "AdversarialTrainerBase",
     "AdversarialTrainerDEAT",
+    "AdversarialTrainerECAS",
     "AdversarialTrainerFGSM",
     "AdversarialTrainerFree",
     "AdversarialTrainerMART",
@@ -45,6 +56,7 @@ __all__ = [
     "AttackResult",
     "OnDevicePGD",
     "TrainingHistory",
+    "calibrate_entropy_thresholds",
     "evaluate_robustness",
     "__version__",
 ]

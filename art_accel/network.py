@@ -74,11 +74,12 @@ class Network:
         """The standardisation std broadcastable to a batch (None without standardisation)."""
         return self._std
 
-    def logits(self, x: torch.Tensor, phase: str = "update") -> torch.Tensor:
-        """One counted forward pass on inputs in the classifier's pixel range."""
+    def logits(self, x: torch.Tensor, phase: str = "update", model: Optional[torch.nn.Module] = None) -> torch.Tensor:
+        """One counted forward pass on inputs in the classifier's pixel range (through ``model`` when given,
+        e.g. AWP's proxy copy, with the same standardisation)."""
         if self._mean is not None:
             x = (x - self._mean) * self._inv_std
-        out = self.model(x)
+        out = (self.model if model is None else model)(x)
         self.counter.add_forward(phase)
         if torch.is_grad_enabled() and out.requires_grad:
             self._pending += 1
@@ -93,6 +94,12 @@ class Network:
         (grad,) = torch.autograd.grad(loss, [x])
         self.counter.add_backward(phase, self._take_pending())
         return grad
+
+    def param_grads(self, loss: torch.Tensor, params, phase: str):
+        """Gradients of ``loss`` with respect to ``params`` (e.g. a proxy model's), returned, not accumulated."""
+        grads = torch.autograd.grad(loss, list(params))
+        self.counter.add_backward(phase, self._take_pending())
+        return grads
 
     def backward(self, loss: torch.Tensor, x: Optional[torch.Tensor] = None, phase: str = "update"):
         """

@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable, Dict
 
-from art_accel.trainers import amata, atas, baselines, mplus
+from art_accel.trainers import amata, atas, awp, baselines, ecas, mplus
 
 METHODS: Dict[str, Callable] = {
     "pgd": baselines.AdversarialTrainerPGD,
@@ -20,6 +20,10 @@ METHODS: Dict[str, Callable] = {
     "amata": amata.AdversarialTrainerAmata,
     "amata-free": partial(amata.AdversarialTrainerAmata, base="free"),
     "amata-fgsm": partial(amata.AdversarialTrainerAmata, base="fgsm"),
+    "awp": awp.AdversarialTrainerAWP,
+    "ecas": ecas.AdversarialTrainerECAS,
+    "ecas-trades": partial(ecas.AdversarialTrainerECAS, base="trades"),
+    "ecas-awp": partial(ecas.AdversarialTrainerECAS, base="awp"),
     "deat": mplus.AdversarialTrainerDEAT,
     "deat-3": partial(mplus.AdversarialTrainerDEAT, criterion="every_d", d=3),
     "deat-40": partial(mplus.AdversarialTrainerDEAT, criterion="accuracy", accuracy_threshold=0.4),

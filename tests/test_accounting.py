@@ -2,6 +2,7 @@
 import pytest
 
 from art_accel import (
+    AdversarialTrainerAWP,
     AdversarialTrainerFGSM,
     AdversarialTrainerFree,
     AdversarialTrainerMART,
@@ -28,6 +29,7 @@ CASES = [
     (AdversarialTrainerFree, {"nb_replays": 3}, 3, 3),
     (AdversarialTrainerTRADES, {"max_iter": 5}, 5 + 3, 5 + 2),
     (AdversarialTrainerMART, {"max_iter": 4}, 4 + 2, 4 + 2),
+    (AdversarialTrainerAWP, {"max_iter": 3}, 3 + 2, 3 + 2),
 ]
 
 

@@ -127,6 +127,8 @@ class AdversarialTrainerBase(Trainer):
         self.history: Optional[TrainingHistory] = None
         #: When True, every update also returns its input gradient and the loop records ``grad_magnitude``.
         self.track_grad_magnitude = False
+        #: Label smoothing of the cross-entropy update (torch semantics); 0 unless a method sets it.
+        self.label_smoothing = 0.0
 
     # ------------------------------------------------------------------ method hooks
 
@@ -140,8 +142,15 @@ class AdversarialTrainerBase(Trainer):
 
     def _train_batch(self, batch: Batch) -> StepOutput:
         """PGD-AT: attack, then one update on the adversarial batch."""
-        x_adv = self.attack.perturb(batch.x, batch.y).x_adv
+        x_adv = self.attack.perturb(batch.x, batch.y, **self._attack_budget(batch)).x_adv
         return self._update(x_adv, batch.y)
+
+    def _attack_budget(self, batch: Batch, clean_probs: Optional[torch.Tensor] = None) -> Dict[str, Any]:
+        """
+        Per-batch overrides of the attack's ``eps`` / ``eps_step`` (floats or per-sample tensors); none by
+        default. ``clean_probs`` are the softmax outputs on the clean batch when the method already has them.
+        """
+        return {}
 
     def _on_epoch_end(self, epoch: int, record: Dict[str, Any]) -> Dict[str, Any]:
         """Return statistics of the finished epoch to record (may read device accumulators once)."""
@@ -203,7 +212,7 @@ class AdversarialTrainerBase(Trainer):
 
         def compute():
             logits = self.network.logits(x_in, "update")
-            return F.cross_entropy(logits, y), logits
+            return F.cross_entropy(logits, y, label_smoothing=self.label_smoothing), logits
 
         return self._optimizer_step(compute, x_in if x_in.requires_grad else None)
 

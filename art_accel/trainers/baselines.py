@@ -157,9 +157,12 @@ class AdversarialTrainerTRADES(AdversarialTrainerBase):
     def _config(self) -> Dict[str, Any]:
         return {**super()._config(), "beta": self.beta}
 
-    def _perturb(self, x: torch.Tensor, **overrides) -> torch.Tensor:
+    def _clean_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """Softmax on the clean batch, the KL target of the attack (one forward, no backward)."""
         with self.attack.mode(), torch.no_grad():
-            p_clean = F.softmax(self.network.logits(x, "attack"), dim=1)
+            return F.softmax(self.network.logits(x, "attack"), dim=1)
+
+    def _perturb(self, x: torch.Tensor, p_clean: torch.Tensor, **overrides) -> torch.Tensor:
         start = 0.001 * torch.randn_like(x)
         return self.attack.perturb(x, p_clean, delta_init=start, loss_fn=kl_sum, **overrides).x_adv
 
@@ -175,7 +178,9 @@ class AdversarialTrainerTRADES(AdversarialTrainerBase):
         return self._optimizer_step(compute, x_adv if x_adv.requires_grad else None)
 
     def _train_batch(self, batch: Batch) -> StepOutput:
-        return self._trades_update(batch.x, self._perturb(batch.x), batch.y)
+        p_clean = self._clean_probs(batch.x)
+        x_adv = self._perturb(batch.x, p_clean, **self._attack_budget(batch, p_clean))
+        return self._trades_update(batch.x, x_adv, batch.y)
 
 
 def mart_loss(logits: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor, beta: float) -> torch.Tensor:
@@ -229,5 +234,5 @@ class AdversarialTrainerMART(AdversarialTrainerBase):
         return self._optimizer_step(compute, x_adv if x_adv.requires_grad else None)
 
     def _train_batch(self, batch: Batch) -> StepOutput:
-        x_adv = self.attack.perturb(batch.x, batch.y).x_adv
+        x_adv = self.attack.perturb(batch.x, batch.y, **self._attack_budget(batch)).x_adv
         return self._mart_update(batch.x, x_adv, batch.y)
