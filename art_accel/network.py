@@ -89,11 +89,22 @@ class Network:
         n, self._pending = max(self._pending, 1), 0
         return n
 
-    def input_grad(self, loss: torch.Tensor, x: torch.Tensor, phase: str = "attack") -> torch.Tensor:
-        """Gradient of ``loss`` with respect to ``x`` only (no parameter gradients): counted backward passes."""
-        (grad,) = torch.autograd.grad(loss, [x])
+    def input_grad(self, loss: torch.Tensor, x: torch.Tensor, phase: str = "attack",
+                   create_graph: bool = False) -> torch.Tensor:
+        """Gradient of ``loss`` with respect to ``x`` only (no parameter gradients): counted backward passes.
+        ``create_graph=True`` keeps the graph for Hessian-vector products."""
+        (grad,) = torch.autograd.grad(loss, [x], create_graph=create_graph)
         self.counter.add_backward(phase, self._take_pending())
         return grad
+
+    def hvp(self, grad: torch.Tensor, x: torch.Tensor, v: torch.Tensor, phase: str = "attack") -> torch.Tensor:
+        """
+        Hessian-vector product ``H v`` from a ``grad`` built with ``create_graph=True``. It back-propagates
+        through the forward and the backward graph: counted as 2 backward passes.
+        """
+        (hv,) = torch.autograd.grad(grad, [x], grad_outputs=v, retain_graph=True)
+        self.counter.add_backward(phase, 2)
+        return hv
 
     def param_grads(self, loss: torch.Tensor, params, phase: str):
         """Gradients of ``loss`` with respect to ``params`` (e.g. a proxy model's), returned, not accumulated."""

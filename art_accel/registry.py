@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable, Dict
 
-from art_accel.trainers import amata, atas, awp, baselines, ecas, mplus
+from art_accel.trainers import amata, atas, awp, baselines, ecas, gaat, mplus
 
 METHODS: Dict[str, Callable] = {
     "pgd": baselines.AdversarialTrainerPGD,
@@ -24,6 +24,9 @@ METHODS: Dict[str, Callable] = {
     "ecas": ecas.AdversarialTrainerECAS,
     "ecas-trades": partial(ecas.AdversarialTrainerECAS, base="trades"),
     "ecas-awp": partial(ecas.AdversarialTrainerECAS, base="awp"),
+    "gaat": gaat.AdversarialTrainerGAAT,
+    "gaat-diag": partial(gaat.AdversarialTrainerGAAT, hessian="diagonal"),
+    "dat-gaat": partial(gaat.AdversarialTrainerGAAT, delay_epochs=2),
     "deat": mplus.AdversarialTrainerDEAT,
     "deat-3": partial(mplus.AdversarialTrainerDEAT, criterion="every_d", d=3),
     "deat-40": partial(mplus.AdversarialTrainerDEAT, criterion="accuracy", accuracy_threshold=0.4),

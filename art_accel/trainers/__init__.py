@@ -11,9 +11,11 @@ from art_accel.trainers.baselines import (
     AdversarialTrainerTRADES,
 )
 from art_accel.trainers.ecas import AdversarialTrainerECAS
+from art_accel.trainers.gaat import AdversarialTrainerGAAT
 from art_accel.trainers.mplus import AdversarialTrainerDEAT, AdversarialTrainerMPlus
 
 __all__ = [
+    "AdversarialTrainerGAAT",
     "AdversarialTrainerAWP",
     "AdversarialTrainerECAS",
     "AdversarialTrainerAmata",
