@@ -1,0 +1,92 @@
+"""
+Benchmark configurations and method specifications. Every method of a configuration shares its data,
+model, optimizer, constant learning rate, batch size, epochs, budget and evaluation; a method changes only
+what the method itself changes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Tuple
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    data: str  # "mnist" | "cifar10-subset" | "mnist5k"
+    model: str  # "cnn" | "preact"
+    width: int
+    eps: float
+    epochs: int
+    n_train: int  # 0: all
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    n_val: int = 256  # fixed validation slice (test images), PGD-10 per epoch
+    n_eval: int = 500  # final clean / PGD-20 / CW-20
+    n_autoattack: int = 100  # final AutoAttack (standard)
+    target: float = 0.3  # validation PGD accuracy for time-to-robustness
+    methods: Tuple[str, ...] = ()
+    headline: Tuple[str, ...] = ()
+    notes: str = ""
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+
+#: Method name -> (registry name or ART trainer, keyword arguments relative to eps).
+METHODS: Dict[str, Tuple[str, Dict[str, Any]]] = {
+    "pgd-10": ("pgd", {"max_iter": 10}),
+    "pgd-7": ("pgd", {"max_iter": 7}),
+    "fgsm-rs": ("fgsm", {}),
+    "free-4": ("free", {"nb_replays": 4}),
+    "free-8": ("free", {"nb_replays": 8}),
+    "trades": ("trades", {"max_iter": 10}),
+    "mart": ("mart", {"max_iter": 10}),
+    "mplus-deat": ("mplus-free", {}),
+    "mplus-pgd": ("mplus-pgd", {}),
+    "deat-3": ("deat-3", {}),
+    "deat-40": ("deat-40", {}),
+    "amata": ("amata", {}),
+    "gaat": ("gaat", {}),
+    "gaat-diag": ("gaat-diag", {}),
+    "dat-gaat": ("dat-gaat", {}),
+    "ecas": ("ecas", {}),
+    "atas": ("atas", {}),
+    "atta": ("atta", {}),
+    "art-madry-pgd-10": ("ART:madry", {"max_iter": 10}),
+    "art-fbf": ("ART:fbf", {}),
+    "art-trades": ("ART:trades", {"max_iter": 10}),
+    "art-awp": ("ART:awp", {"max_iter": 10}),
+}
+
+CONFIGS: Dict[str, Config] = {
+    "mnist": Config(
+        name="mnist", data="mnist", model="cnn", width=16, eps=0.3, epochs=5, n_train=10000, target=0.5,
+        methods=("pgd-10", "pgd-7", "fgsm-rs", "free-4", "trades", "mplus-deat", "mplus-pgd", "deat-3", "amata",
+                 "gaat", "ecas", "atas", "atta", "art-madry-pgd-10", "art-fbf"),
+        headline=("pgd-10", "fgsm-rs", "atas", "mplus-deat", "amata", "gaat", "ecas"),
+        notes="MNIST (first 10,000 training images of the full 60k, full 10k test set for the slices), "
+              "MNIST CNN width 16, SGD lr 0.05 momentum 0.9 wd 5e-4 constant, batch 128, 5 epochs, eps 0.3.",
+    ),
+    "cifar10-subset": Config(
+        name="cifar10-subset", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=8, n_train=0,
+        target=0.2,
+        methods=("pgd-10", "pgd-7", "fgsm-rs", "atas", "atta", "amata", "mplus-deat", "gaat", "ecas",
+                 "art-madry-pgd-10", "art-fbf"),
+        headline=("pgd-10", "atas", "mplus-deat", "amata"),
+        notes="CIFAR-10 subset (4k/1k exact images), PreAct-ResNet-18 width 8, SGD lr 0.05 momentum 0.9 "
+              "wd 5e-4 constant, batch 128, 8 epochs, eps 8/255, no augmentation.",
+    ),
+    "cifar10-subset-16": Config(
+        name="cifar10-subset-16", data="cifar10-subset", model="preact", width=8, eps=16 / 255, epochs=8,
+        n_train=0, target=0.1, methods=("fgsm-rs", "atas", "atta"), headline=(),
+        notes="The catastrophic-overfitting check: as cifar10-subset at eps 16/255.",
+    ),
+    "smoke": Config(
+        name="smoke", data="mnist5k", model="cnn", width=4, eps=0.3, epochs=2, n_train=256, n_val=32, n_eval=32,
+        n_autoattack=8, target=0.05,
+        methods=("pgd-10", "fgsm-rs", "atas", "mplus-deat", "amata", "gaat", "ecas", "art-madry-pgd-10",
+                 "art-fbf"),
+        headline=("pgd-10",),
+        notes="CI smoke test: a few batches of MNIST-5k, tiny CNN.",
+    ),
+}

@@ -1,0 +1,217 @@
+"""
+Run a benchmark configuration: one JSON result per (config, method, seed) under --results, reused when it
+exists (resumable), then the report (docs/benchmarks/results.md and PNG plots). Never downloads.
+
+    python benchmarks/run.py --config mnist --data-dir ../shared/data
+    python benchmarks/run.py --config cifar10-subset --data-dir ../shared/data --methods pgd-10,atas --seeds 0,1
+    python benchmarks/run.py --config smoke          # CI: a few batches of the embedded MNIST-5k
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Any, Dict
+
+import numpy as np
+import torch
+from common import load_cifar_subset, load_mnist, machine_info, one_hot
+from configs import CONFIGS, METHODS, Config
+from tqdm.auto import tqdm
+
+from art_accel.data import load_mnist5k
+from art_accel.evaluation import evaluate_robustness
+from art_accel.models import PreActResNet18, mnist_cnn
+from art_accel.registry import get_method
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class _Net(torch.nn.Module):
+    """Every model behind a plain Module (ART's FBF trainer misreads nn.Sequential outputs)."""
+
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def load_data(cfg: Config, data_dir: str):
+    if cfg.data == "mnist5k":
+        data = load_mnist5k()
+    elif cfg.data == "mnist":
+        if not data_dir:
+            raise SystemExit("--data-dir is required for the mnist configuration (folder with mnist.npz)")
+        data = load_mnist(data_dir)
+    else:
+        if not data_dir:
+            raise SystemExit("--data-dir is required for the CIFAR configurations")
+        data = load_cifar_subset(data_dir)
+    if cfg.n_train:
+        data = data._replace(x_train=data.x_train[: cfg.n_train], y_train=data.y_train[: cfg.n_train])
+    return data
+
+
+def make_classifier(cfg: Config, seed: int, input_shape, nb_classes: int):
+    from art.estimators.classification import PyTorchClassifier
+
+    torch.manual_seed(seed)
+    body = mnist_cnn(cfg.width, nb_classes) if cfg.model == "cnn" else PreActResNet18(cfg.width, nb_classes)
+    model = _Net(body)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return PyTorchClassifier(model, loss=torch.nn.CrossEntropyLoss(), optimizer=opt, input_shape=input_shape,
+                             nb_classes=nb_classes, clip_values=(0.0, 1.0), device_type="cpu")
+
+
+class SampleCounter:
+    """Forward/backward sample counts through module hooks, for ART's trainers (their batches vary)."""
+
+    def __init__(self, model):
+        self.fwd = self.bwd = 0
+        model.register_forward_hook(self._forward)
+        model.register_full_backward_hook(self._backward)
+
+    def _forward(self, module, inputs, output):
+        self.fwd += output.shape[0]
+
+    def _backward(self, module, grad_in, grad_out):
+        self.bwd += grad_out[0].shape[0]
+
+
+def run_art(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data, seed: int) -> Dict[str, Any]:
+    from art.attacks.evasion import ProjectedGradientDescent
+    from art.defences.trainer import (
+        AdversarialTrainerAWPPyTorch,
+        AdversarialTrainerFBFPyTorch,
+        AdversarialTrainerMadryPGD,
+        AdversarialTrainerTRADESPyTorch,
+    )
+
+    eps, k = cfg.eps, kwargs.get("max_iter", 10)
+    y_oh = one_hot(data.y_train, 10)
+    pgd = ProjectedGradientDescent(clf, norm=np.inf, eps=eps, eps_step=eps / 4, max_iter=k, num_random_init=1,
+                                   batch_size=cfg.batch_size, verbose=False)
+    if name == "ART:madry":
+        trainer = AdversarialTrainerMadryPGD(clf, nb_epochs=cfg.epochs, batch_size=cfg.batch_size, eps=eps,
+                                             eps_step=eps / 4, max_iter=k)
+        fit = lambda: trainer.fit(data.x_train, y_oh)  # noqa: E731
+    elif name == "ART:fbf":
+        trainer = AdversarialTrainerFBFPyTorch(clf, eps=eps)
+        fit = lambda: trainer.fit(data.x_train, y_oh, nb_epochs=cfg.epochs, batch_size=cfg.batch_size)  # noqa: E731
+    elif name == "ART:trades":
+        trainer = AdversarialTrainerTRADESPyTorch(clf, pgd, beta=6.0)
+        fit = lambda: trainer.fit(data.x_train, y_oh, nb_epochs=cfg.epochs, batch_size=cfg.batch_size)  # noqa: E731
+    else:
+        proxy = make_classifier(cfg, seed, clf.input_shape, 10)
+        trainer = AdversarialTrainerAWPPyTorch(clf, proxy, pgd, mode="PGD", gamma=5e-3, beta=6.0, warmup=0)
+        fit = lambda: trainer.fit(data.x_train, y_oh, nb_epochs=cfg.epochs, batch_size=cfg.batch_size)  # noqa: E731
+    counter = SampleCounter(clf.model)
+    start = time.perf_counter()
+    fit()
+    seconds = time.perf_counter() - start
+    return {
+        "train_seconds": seconds,
+        # sample passes over batch size: batch-equivalent passes (ART splits batches inside its attacks)
+        "forward_passes": counter.fwd / cfg.batch_size,
+        "backward_passes": counter.bwd / cfg.batch_size,
+        "history": None,
+    }
+
+
+def run_ours(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data) -> Dict[str, Any]:
+    trainer = get_method(name)(clf, eps=cfg.eps, verbose=False, **kwargs)
+    n_val = cfg.n_val
+    history = trainer.fit(data.x_train, data.y_train, nb_epochs=cfg.epochs, batch_size=cfg.batch_size,
+                          validation_data=(data.x_test[-n_val:], data.y_test[-n_val:]))
+    return {
+        "train_seconds": history.total("seconds"),
+        "forward_passes": history.total("forward_passes"),
+        "backward_passes": history.total("backward_passes"),
+        "history": history.to_dict(),
+    }
+
+
+def time_to_target(history, target: float):
+    if not history:
+        return None
+    for rec in history["records"]:
+        if (rec.get("val_robust_accuracy") or 0.0) >= target:
+            return rec["elapsed_seconds"]
+    return None
+
+
+def run_one(cfg: Config, method: str, seed: int, data, path: str) -> Dict[str, Any]:
+    name, kwargs = METHODS[method]
+    clf = make_classifier(cfg, seed, data.input_shape, data.nb_classes)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    out = run_art(name, kwargs, clf, cfg, data, seed) if name.startswith("ART:") else run_ours(name, kwargs, clf,
+                                                                                              cfg, data)
+    n_eval = cfg.n_eval
+    x_eval, y_eval = data.x_test[:n_eval], data.y_test[:n_eval]
+    results = evaluate_robustness(clf, x_eval, y_eval, cfg.eps, attacks=("clean", "pgd20", "cw20"), seed=seed)
+    if cfg.n_autoattack:
+        aa = evaluate_robustness(clf, x_eval, y_eval, cfg.eps, attacks=("autoattack",), seed=seed,
+                                 n_samples=cfg.n_autoattack)
+        results["autoattack"] = aa["autoattack"]
+        results["seconds"]["autoattack"] = aa["seconds"]["autoattack"]
+    record = {
+        "config": cfg.name, "method": method, "seed": seed, "impl": name, "kwargs": kwargs,
+        "eps": cfg.eps, "epochs": cfg.epochs, "n_train": int(len(data.y_train)), "n_eval": n_eval,
+        "n_autoattack": cfg.n_autoattack, "machine": machine_info(), **out, "evaluation": results,
+        "time_per_backward_pass": out["train_seconds"] / max(out["backward_passes"], 1),
+        "time_to_target": time_to_target(out["history"], cfg.target),
+    }
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=1, default=float)
+    os.replace(tmp, path)
+    return record
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--config", default="smoke", choices=sorted(CONFIGS))
+    parser.add_argument("--methods", default="", help="comma-separated (default: the configuration's list)")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds")
+    parser.add_argument("--epochs", type=int, default=0, help="override the configuration's epochs")
+    parser.add_argument("--data-dir", default="", help="folder with mnist.npz / cifar10_exact_subset.npz")
+    parser.add_argument("--results", default=os.path.join(HERE, "results"), help="JSON results folder")
+    parser.add_argument("--report", default=os.path.join(HERE, "..", "docs", "benchmarks"),
+                        help="folder of results.md and the plots ('' to skip the report)")
+    parser.add_argument("--force", action="store_true", help="rerun finished results")
+    args = parser.parse_args(argv)
+    cfg = CONFIGS[args.config]
+    if args.epochs:
+        cfg = Config(**{**cfg.__dict__, "epochs": args.epochs})
+    methods = [m for m in args.methods.split(",") if m] or list(cfg.methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise SystemExit(f"unknown methods {unknown}; known: {sorted(METHODS)}")
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    data = load_data(cfg, args.data_dir)
+    os.makedirs(args.results, exist_ok=True)
+    jobs = [(m, s) for s in seeds for m in methods]
+    bar = tqdm(jobs, desc=cfg.name, unit="run")
+    for method, seed in bar:
+        path = os.path.join(args.results, f"{cfg.name}__{method}__seed{seed}__e{cfg.epochs}.json")
+        bar.set_postfix_str(f"{method} seed {seed}")
+        if os.path.exists(path) and not args.force:
+            continue
+        rec = run_one(cfg, method, seed, data, path)
+        ev = rec["evaluation"]
+        tqdm.write(f"{cfg.name} {method} seed {seed}: {rec['train_seconds']:.1f} s, "
+                   f"{rec['backward_passes']:.0f} BP, clean {ev['clean']:.3f}, pgd20 {ev['pgd20']:.3f}, "
+                   f"cw20 {ev['cw20']:.3f}, AA {ev.get('autoattack', float('nan')):.3f}")
+    if args.report:
+        from report import write_report
+
+        write_report(args.results, args.report)
+
+
+if __name__ == "__main__":
+    main()
