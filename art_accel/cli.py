@@ -133,7 +133,7 @@ def make_parser() -> argparse.ArgumentParser:
         p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"))
 
     t = sub.add_parser("train", help="train one method, evaluate it and save the history and model")
-    t.add_argument("--method", default="fgsm", help="method name (art-accel methods lists them)")
+    t.add_argument("--method", default="atas", help="method name, default atas (art-accel methods lists them)")
     common(t)
     t.add_argument("--epochs", type=int, default=5)
     t.add_argument("--n-train", type=int, default=0, help="use only the first N training samples (0: all)")

@@ -68,17 +68,17 @@ CONFIGS: Dict[str, Config] = {
               "MNIST CNN width 16, SGD lr 0.05 momentum 0.9 wd 5e-4 constant, batch 128, 5 epochs, eps 0.3.",
     ),
     "cifar10-subset": Config(
-        name="cifar10-subset", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=8, n_train=0,
-        target=0.2,
+        name="cifar10-subset", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=6, n_train=0,
+        target=0.2, n_autoattack=50,
         methods=("pgd-10", "pgd-7", "fgsm-rs", "atas", "atta", "amata", "mplus-deat", "gaat", "ecas",
                  "art-madry-pgd-10", "art-fbf"),
         headline=("pgd-10", "atas", "mplus-deat", "amata"),
         notes="CIFAR-10 subset (4k/1k exact images), PreAct-ResNet-18 width 8, SGD lr 0.05 momentum 0.9 "
-              "wd 5e-4 constant, batch 128, 8 epochs, eps 8/255, no augmentation.",
+              "wd 5e-4 constant, batch 128, 6 epochs, eps 8/255, no augmentation.",
     ),
     "cifar10-subset-16": Config(
-        name="cifar10-subset-16", data="cifar10-subset", model="preact", width=8, eps=16 / 255, epochs=8,
-        n_train=0, target=0.1, methods=("fgsm-rs", "atas", "atta"), headline=(),
+        name="cifar10-subset-16", data="cifar10-subset", model="preact", width=8, eps=16 / 255, epochs=6,
+        n_train=0, target=0.1, n_autoattack=50, methods=("fgsm-rs", "atas", "atta"), headline=(),
         notes="The catastrophic-overfitting check: as cifar10-subset at eps 16/255.",
     ),
     "smoke": Config(

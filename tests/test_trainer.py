@@ -160,3 +160,39 @@ def test_unsupported_preprocessing_defence_rejected():
     clf.preprocessing_operations.insert(0, FeatureSqueezing(clip_values=(0, 1)))
     with pytest.raises(TypeError, match="FeatureSqueezing"):
         AdversarialTrainerPGD(clf, eps=0.1)
+
+
+@pytest.mark.parametrize("make", [
+    lambda clf: AdversarialTrainerPGD(clf, eps=0.1, max_iter=2, verbose=False),
+    lambda clf: __import__("art_accel").AdversarialTrainerATAS(clf, eps=0.1, warmup_epochs=1, verbose=False),
+    lambda clf: __import__("art_accel").AdversarialTrainerMPlus(clf, eps=0.1, base="free", gamma=0.5,
+                                                                verbose=False),
+])
+def test_checkpoint_resume_equals_uninterrupted_training(tmp_path, data, make):
+    x, y = data
+    path = str(tmp_path / "ckpt.pt")
+    clf = make_classifier()
+    torch.manual_seed(1)
+    full = make(clf).fit(x, y, nb_epochs=4, batch_size=16, shuffle=False)
+    w_full = _weights(clf)
+
+    clf = make_classifier()
+    torch.manual_seed(1)
+    make(clf).fit(x, y, nb_epochs=2, batch_size=16, shuffle=False, checkpoint_path=path)
+    clf2 = make_classifier()  # a fresh process: new model, new trainer
+    torch.manual_seed(123)
+    resumed = make(clf2).fit(x, y, nb_epochs=4, batch_size=16, shuffle=False, resume_from=path)
+    assert torch.allclose(_weights(clf2), w_full, atol=1e-6)
+    assert resumed["epoch"] == [0, 1, 2, 3]
+    assert resumed["loss"] == pytest.approx(full["loss"], rel=1e-5)
+    assert resumed["k"] == full["k"]
+
+
+def test_bad_resume_rejected(tmp_path, data):
+    with pytest.raises(FileNotFoundError, match="resume_from"):
+        AdversarialTrainerPGD(make_classifier(), eps=0.1, verbose=False).fit(*data, resume_from="/nope.pt")
+    path = str(tmp_path / "c.pt")
+    AdversarialTrainerPGD(make_classifier(), eps=0.1, max_iter=1, verbose=False).fit(
+        *data, nb_epochs=1, checkpoint_path=path)
+    with pytest.raises(ValueError, match="method"):
+        AdversarialTrainerFGSM(make_classifier(), eps=0.1, verbose=False).fit(*data, resume_from=path)

@@ -41,7 +41,7 @@ class AdversarialTrainerAmata:
     ``AdversarialTrainerAmata(...)`` returns an instance of the composed class, which is also an instance of
     the base's trainer class.
 
-    | Paper link: https://arxiv.org/abs/1912.03192
+    | Paper link: https://arxiv.org/abs/2012.08112
 
     :param classifier: An ART ``PyTorchClassifier`` with an optimizer.
     :param eps: Maximum L-inf perturbation.

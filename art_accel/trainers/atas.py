@@ -30,7 +30,7 @@ class AdversarialTrainerATAS(AdversarialTrainerBase):
     Gradients are per-sample (sum-reduced loss): ``c`` is the paper's batch-mean ``c`` times the paper's batch
     size 128 (0.01 -> 1.28 for CIFAR, 0.1 -> 12.8 for ImageNet); ``max_step = gamma / c`` is unchanged.
 
-    | Paper link: https://arxiv.org/abs/2206.02417
+    | Paper link: https://ieeexplore.ieee.org/document/10298035
 
     :param classifier: An ART ``PyTorchClassifier`` with an optimizer.
     :param eps: Maximum L-inf perturbation.
@@ -105,6 +105,12 @@ class AdversarialTrainerATAS(AdversarialTrainerBase):
         self.state = PerSampleState(n_samples, self.device)
         self.state.register("v")
         self.state.register("delta", self._delta_shape())
+
+    def _method_state(self) -> Dict[str, Any]:
+        return {"state": self.state.state_dict()}
+
+    def _load_method_state(self, state: Dict[str, Any]) -> None:
+        self.state.load_state_dict(state["state"])
 
     def _on_epoch_start(self, epoch: int) -> Dict[str, Any]:
         if self.init == "previous" and epoch % self.reset_every == 0:

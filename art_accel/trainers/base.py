@@ -9,6 +9,7 @@ accounting, progress bars, LR schedulers, validation and the history live here o
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Tuple
 
@@ -240,7 +241,8 @@ class AdversarialTrainerBase(Trainer):
         :param scheduler: Any torch LR scheduler on the classifier's optimizer.
         :param kwargs: ``scheduler_step="epoch" | "batch"`` (when to call ``scheduler.step()``, default
                        ``"epoch"``); ``validation_max_iter`` (PGD steps for validation, default 10);
-                       ``shuffle`` (default True).
+                       ``shuffle`` (default True); ``checkpoint_path`` (saved after every epoch) and
+                       ``resume_from`` (a checkpoint to continue from, up to ``nb_epochs`` in total).
         :return: The :class:`TrainingHistory`.
         """
         nb_epochs = self.nb_epochs if nb_epochs is None else check_int(nb_epochs, "nb_epochs", low=1)
@@ -306,6 +308,10 @@ class AdversarialTrainerBase(Trainer):
     def _run(self, batches, n_batches, n_samples, nb_epochs, validation_data, scheduler, options) -> TrainingHistory:
         scheduler_step = check_choice(options.pop("scheduler_step", "epoch"), "scheduler_step", ("epoch", "batch"))
         val_iter = check_int(options.pop("validation_max_iter", 10), "validation_max_iter", low=0)
+        checkpoint_path = options.pop("checkpoint_path", None)
+        resume_from = options.pop("resume_from", None)
+        if resume_from is not None and not os.path.isfile(resume_from):
+            raise FileNotFoundError(f"resume_from: no checkpoint at {resume_from}")
         if options:
             raise TypeError(f"fit got unexpected keyword arguments: {sorted(options)}")
         check_optimizer(self._classifier)
@@ -319,9 +325,12 @@ class AdversarialTrainerBase(Trainer):
         self.fit_epochs = nb_epochs
         self._on_fit_start(n_samples)
         history = TrainingHistory(self.method_name, self._config())
+        start = 0
+        if resume_from is not None:
+            history, start = self._resume(resume_from, scheduler)
         self.history = history
-        elapsed = 0.0
-        epochs = tqdm(range(nb_epochs), desc=self.method_name, disable=not self.verbose, unit="epoch")
+        elapsed = history.records[-1]["elapsed_seconds"] if history.records else 0.0
+        epochs = tqdm(range(start, nb_epochs), desc=self.method_name, disable=not self.verbose, unit="epoch")
         for epoch in epochs:
             record: Dict[str, Any] = {"epoch": epoch, "lr": float(self.optimizer.param_groups[0]["lr"])}
             before = self.counter.snapshot()
@@ -357,9 +366,56 @@ class AdversarialTrainerBase(Trainer):
             if val is not None:
                 record.update(self._validate(val[0], val[1], val_iter))
             history.append(record)
+            if checkpoint_path is not None:
+                self.save_checkpoint(checkpoint_path, scheduler)
             epochs.set_postfix({k: record[k] for k in self.progress_keys if k in record}, refresh=False)
         self.network.model.eval()
         return history
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _method_state(self) -> Dict[str, Any]:
+        """What a method must carry across a checkpoint (per-sample state, criterion state); none here."""
+        return {}
+
+    def _load_method_state(self, state: Dict[str, Any]) -> None:
+        """Restore :meth:`_method_state` (called after ``_on_fit_start`` when resuming)."""
+
+    def save_checkpoint(self, path: str, scheduler: Optional[Any] = None) -> None:
+        """
+        Save the model, optimizer, LR scheduler, history, the method's state and the RNG states after the last
+        finished epoch, so that ``fit(..., resume_from=path)`` continues where this left off.
+        """
+        if self.history is None or not self.history.records:
+            raise ValueError("save_checkpoint: nothing trained yet")
+        state = {
+            "method": self.method_name,
+            "epoch": self.history.records[-1]["epoch"],
+            "model": self.network.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if scheduler is None else scheduler.state_dict(),
+            "history": self.history.to_dict(),
+            "method_state": self._method_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+        }
+        tmp = f"{path}.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    def _resume(self, path: str, scheduler: Optional[Any]) -> Tuple[TrainingHistory, int]:
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        if state.get("method") != self.method_name:
+            raise ValueError(f"resume_from: checkpoint of method {state.get('method')!r}, not {self.method_name!r}")
+        self.network.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        self._load_method_state(state["method_state"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if state["cuda_rng"] is not None:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        return TrainingHistory.from_dict(state["history"]), int(state["epoch"]) + 1
 
     def _magnitude(self, out: StepOutput, batch: Batch) -> torch.Tensor:
         """

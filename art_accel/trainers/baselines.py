@@ -90,6 +90,12 @@ class AdversarialTrainerFree(AdversarialTrainerBase):
     def _on_fit_start(self, n_samples):
         self._delta = None
 
+    def _method_state(self) -> Dict[str, Any]:
+        return {"delta": self._delta}
+
+    def _load_method_state(self, state: Dict[str, Any]) -> None:
+        self._delta = state["delta"]
+
     def _on_epoch_start(self, epoch: int) -> Dict[str, Any]:
         # k counts the replays after the first, as DEAT and M+ do; "replays" is the total
         return {"k": self.nb_replays - 1, "replays": self.nb_replays, "eps": self.eps, "eps_step": self.eps_step}

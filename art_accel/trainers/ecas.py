@@ -85,7 +85,7 @@ class AdversarialTrainerECAS:
     ``AdversarialTrainerECAS(...)`` returns an instance of the composed class, also an instance of the base's
     trainer class.
 
-    | Paper link: https://arxiv.org/abs/2308.12110
+    | Paper link: https://proceedings.bmvc2023.org/781/
 
     :param classifier: An ART ``PyTorchClassifier`` with an optimizer.
     :param eps: Reference budget (default 8/255): scales the paper's spaces (the PGD space is integers 3..12

@@ -39,7 +39,7 @@ class AdversarialTrainerGAAT(AdversarialTrainerBase):
       steps: +1 forward and backward (+ HVPs) per refresh; ``m = 1`` is PGD.
     - ``delay_epochs``: natural training (1 forward, 1 backward per batch) first, then GAAT (DAT + GAAT).
 
-    | Paper link: https://arxiv.org/abs/2301.13034
+    | Paper link: https://arxiv.org/abs/2309.09464
 
     :param classifier: An ART ``PyTorchClassifier`` with an optimizer.
     :param eps: Maximum L-inf perturbation.

@@ -30,6 +30,13 @@ class ScheduledK:
         self.k_schedule.reset()
         super()._on_fit_start(n_samples)
 
+    def _method_state(self) -> Dict[str, Any]:
+        return {**super()._method_state(), "k_schedule": dict(vars(self.k_schedule))}
+
+    def _load_method_state(self, state: Dict[str, Any]) -> None:
+        super()._load_method_state(state)
+        vars(self.k_schedule).update(state["k_schedule"])
+
     def _on_epoch_start(self, epoch: int) -> Dict[str, Any]:
         self._apply_k(int(self.k_schedule.value(epoch)))
         return super()._on_epoch_start(epoch)
