@@ -15,13 +15,14 @@ from art_accel.attacks import OnDevicePGD, uniform_delta
 from art_accel.schedules import LinearAnneal
 from art_accel.trainers.base import Batch, StepOutput
 from art_accel.trainers.baselines import AdversarialTrainerFGSM, AdversarialTrainerFree, AdversarialTrainerPGD
+from art_accel.trainers.compose import ComposedByBase
 from art_accel.validation import check_choice, check_int, check_number
 
 #: Per base: default (K_min, K_max) and tau as a multiple of eps.
 DEFAULTS = {"pgd": (2, 10, 2.5), "free": (2, 4, 4.0), "fgsm": (1, 1, 1.25)}
 
 
-class AdversarialTrainerAmata:
+class AdversarialTrainerAmata(ComposedByBase):
     """
     Amata (Algorithm 1): at epoch ``t`` (0-based) of ``T``, ``K_t = round(K_min + (K_max - K_min) t / (T - 1))``
     attack steps of size ``alpha_t = tau / K_t``. The paper writes ``t / T``, with which the last epoch never
@@ -57,10 +58,6 @@ class AdversarialTrainerAmata:
     method_name = "amata"
     progress_keys = ("loss", "accuracy", "k")
 
-    def __new__(cls, *args, base: str = "pgd", **kwargs):
-        if cls is AdversarialTrainerAmata:
-            cls = _COMPOSED[check_choice(base, "base", tuple(_COMPOSED))]
-        return object.__new__(cls)
 
     def _amata_init(self, eps, k_min, k_max, tau, base, rounding):
         """Validate and store Amata's parameters (before the base class's __init__)."""
@@ -151,7 +148,7 @@ class _AmataFGSM(AdversarialTrainerAmata, AdversarialTrainerFGSM):
         return {**super()._config(), "weak_fraction": self.weak_fraction}
 
 
-_COMPOSED = {"pgd": _AmataPGD, "free": _AmataFree, "fgsm": _AmataFGSM}
+AdversarialTrainerAmata.bases = {"pgd": _AmataPGD, "free": _AmataFree, "fgsm": _AmataFGSM}
 
 
 def amata_criterion(classifier, x: torch.Tensor, y: torch.Tensor, eps: float, k: int, eps_step: float,

@@ -217,6 +217,21 @@ class AdversarialTrainerBase(Trainer):
 
         return self._optimizer_step(compute, x_in if x_in.requires_grad else None)
 
+    def _update_pair(self, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor,
+                     loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> StepOutput:
+        """
+        Weight update on ``loss_fn(logits_clean, logits_adv, y)`` (TRADES, MART): two forwards, one backward
+        through both (2 backward passes); accuracy is reported on the adversarial logits.
+        """
+        x_adv = self._grad_leaf(x_adv)
+
+        def compute():
+            logits = self.network.logits(x, "update")
+            logits_adv = self.network.logits(x_adv, "update")
+            return loss_fn(logits, logits_adv, y), logits_adv
+
+        return self._optimizer_step(compute, x_adv if x_adv.requires_grad else None)
+
     # ------------------------------------------------------------------ public API
 
     def fit(

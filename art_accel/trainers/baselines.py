@@ -172,21 +172,14 @@ class AdversarialTrainerTRADES(AdversarialTrainerBase):
         start = 0.001 * torch.randn_like(x)
         return self.attack.perturb(x, p_clean, delta_init=start, loss_fn=kl_sum, **overrides).x_adv
 
-    def _trades_update(self, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor) -> StepOutput:
-        x_adv = self._grad_leaf(x_adv)
-
-        def compute():
-            logits = self.network.logits(x, "update")
-            logits_adv = self.network.logits(x_adv, "update")
-            robust = kl_sum(logits_adv, F.softmax(logits, dim=1)) / x.shape[0]
-            return F.cross_entropy(logits, y) + self.beta * robust, logits_adv
-
-        return self._optimizer_step(compute, x_adv if x_adv.requires_grad else None)
+    def _trades_loss(self, logits: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        robust = kl_sum(logits_adv, F.softmax(logits, dim=1)) / logits.shape[0]
+        return F.cross_entropy(logits, y) + self.beta * robust
 
     def _train_batch(self, batch: Batch) -> StepOutput:
         p_clean = self._clean_probs(batch.x)
         x_adv = self._perturb(batch.x, p_clean, **self._attack_budget(batch, p_clean))
-        return self._trades_update(batch.x, x_adv, batch.y)
+        return self._update_pair(batch.x, x_adv, batch.y, self._trades_loss)
 
 
 def mart_loss(logits: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor, beta: float) -> torch.Tensor:
@@ -229,16 +222,6 @@ class AdversarialTrainerMART(AdversarialTrainerBase):
     def _config(self) -> Dict[str, Any]:
         return {**super()._config(), "beta": self.beta}
 
-    def _mart_update(self, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor) -> StepOutput:
-        x_adv = self._grad_leaf(x_adv)
-
-        def compute():
-            logits = self.network.logits(x, "update")
-            logits_adv = self.network.logits(x_adv, "update")
-            return mart_loss(logits, logits_adv, y, self.beta), logits_adv
-
-        return self._optimizer_step(compute, x_adv if x_adv.requires_grad else None)
-
     def _train_batch(self, batch: Batch) -> StepOutput:
         x_adv = self.attack.perturb(batch.x, batch.y, **self._attack_budget(batch)).x_adv
-        return self._mart_update(batch.x, x_adv, batch.y)
+        return self._update_pair(batch.x, x_adv, batch.y, lambda lo, la, y: mart_loss(lo, la, y, self.beta))

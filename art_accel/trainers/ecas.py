@@ -14,7 +14,8 @@ from art_accel.schedules import Cyclic
 from art_accel.trainers.awp import AdversarialTrainerAWP
 from art_accel.trainers.base import Batch
 from art_accel.trainers.baselines import AdversarialTrainerPGD, AdversarialTrainerTRADES
-from art_accel.validation import check_choice, check_int, check_number
+from art_accel.trainers.compose import ComposedByBase
+from art_accel.validation import check_int, check_number
 
 #: The authors' entropy thresholds (h_low, h_high) in nats, by number of classes.
 DEFAULT_THRESHOLDS = {10: (1.3, 2.274), 100: (3.35, 4.582)}
@@ -69,7 +70,7 @@ def calibrate_entropy_thresholds(classifier, x, untrained: Optional[torch.nn.Mod
     return mean_entropy(net.model), mean_entropy(untrained.to(classifier.device))
 
 
-class AdversarialTrainerECAS:
+class AdversarialTrainerECAS(ComposedByBase):
     """
     ECAS (Algorithm 1): the epoch's epsilon cycles through ``eps_space`` (``eps_space[epoch mod len]``, eq. 2
     as the authors' code behaves: period ``len(eps_space)`` epochs); per sample, prediction entropy above
@@ -107,10 +108,6 @@ class AdversarialTrainerECAS:
     method_name = "ecas"
     progress_keys = ("loss", "accuracy", "eps")
 
-    def __new__(cls, *args, base: str = "pgd", **kwargs):
-        if cls is AdversarialTrainerECAS:
-            cls = _COMPOSED[check_choice(base, "base", tuple(_COMPOSED))]
-        return object.__new__(cls)
 
     def __init__(self, classifier, eps: float = 8 / 255, eps_space: Optional[Sequence[float]] = None,
                  base: str = "pgd", max_iter: int = 10, h_low: Optional[float] = None,
@@ -222,7 +219,7 @@ class _ECASAWP(AdversarialTrainerECAS, AdversarialTrainerAWP):
     pass
 
 
-_COMPOSED = {"pgd": _ECASPGD, "trades": _ECASTRADES, "awp": _ECASAWP}
+AdversarialTrainerECAS.bases = {"pgd": _ECASPGD, "trades": _ECASTRADES, "awp": _ECASAWP}
 
 
 def plot_eps_distribution(history, path: Optional[str] = None):

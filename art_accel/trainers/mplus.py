@@ -13,6 +13,7 @@ from art_accel.trainers.baselines import (
     AdversarialTrainerPGD,
     AdversarialTrainerTRADES,
 )
+from art_accel.trainers.compose import ComposedByBase
 from art_accel.validation import check_choice, check_int, check_number
 
 PAPER_LINK = "https://arxiv.org/abs/2103.03076"
@@ -100,7 +101,7 @@ class AdversarialTrainerDEAT(ScheduledK, AdversarialTrainerFree):
                 "d": self.d, "accuracy_threshold": self.accuracy_threshold}
 
 
-class AdversarialTrainerMPlus(ScheduledK):
+class AdversarialTrainerMPlus(ComposedByBase, ScheduledK):
     """
     The M+ criterion (Algorithm 1) around a base method: ``k`` = 0 in the first epoch (the base trains on a
     random start with no attack step), 1 after it; the threshold is set to ``gamma * l_X`` after the second
@@ -127,10 +128,6 @@ class AdversarialTrainerMPlus(ScheduledK):
     method_name = "mplus"
     progress_keys = ("loss", "accuracy", "k")
 
-    def __new__(cls, *args, base: str = "pgd", **kwargs):
-        if cls is AdversarialTrainerMPlus:
-            cls = _COMPOSED.get(check_choice(base, "base", tuple(_COMPOSED)))
-        return object.__new__(cls)
 
     def __init__(self, classifier, eps: float, eps_step: Optional[float] = None, base: str = "pgd",
                  gamma: float = 1.01, max_k: Optional[int] = None, **kwargs):
@@ -171,7 +168,7 @@ class _MPlusDEAT(AdversarialTrainerMPlus, AdversarialTrainerDEAT):
         self.method_name = "mplus-free"
 
 
-_COMPOSED = {"pgd": _MPlusPGD, "free": _MPlusDEAT, "trades": _MPlusTRADES, "mart": _MPlusMART}
+AdversarialTrainerMPlus.bases = {"pgd": _MPlusPGD, "free": _MPlusDEAT, "trades": _MPlusTRADES, "mart": _MPlusMART}
 
 
 def plot_k_and_magnitude(history, path: Optional[str] = None):
