@@ -167,25 +167,27 @@ def claims(data: Dict[str, Dict[str, List[dict]]]) -> List[str]:
         if ra:
             r, dcw, daa = time_ratio(ra, rb), diff(ra, rb, "cw20"), diff(ra, rb, "autoattack")
             ok = r <= 0.75 and dcw is not None and dcw >= -0.02 and (daa is None or daa >= -0.02)
+            ks = [x["k"] for x in ra[0]["history"]["records"]]
             lines.append(f"- **M+DEAT vs PGD-AT-7** (paper: about 35% faster, comparable CW-20/AA). Measured: time "
-                         f"x{r:.2f}, CW-20 {pts(dcw)}, AA {pts(daa)}. Rule: time <= 0.75x and CW-20/AA within 2 "
-                         f"points -> **{'reproduced' if ok else 'not reproduced'}**.")
+                         f"x{r:.2f}, CW-20 {pts(dcw)}, AA {pts(daa)}; k per epoch (seed 0) {ks}. Rule: time <= 0.75x "
+                         f"and CW-20/AA not more than 2 points lower -> "
+                         f"**{'reproduced' if ok else 'not reproduced'}**.")
         ra, rb = pair(cfg, "amata", "pgd-10")
         if ra:
             r, dp, dcw = time_ratio(ra, rb), diff(ra, rb, "pgd20"), diff(ra, rb, "cw20")
             ok = r <= 0.70 and dp >= -0.02 and dcw >= -0.02
             lines.append(f"- **Amata vs PGD-10** (paper: similar PGD-20/CW at 0.55-0.62x the time). Measured: time "
-                         f"x{r:.2f}, PGD-20 {pts(dp)}, CW-20 {pts(dcw)}. Rule: time <= 0.70x and both within 2 "
-                         f"points -> **{'reproduced' if ok else 'not reproduced'}**.")
+                         f"x{r:.2f}, PGD-20 {pts(dp)}, CW-20 {pts(dcw)}. Rule: time <= 0.70x and neither more than 2 "
+                         f"points lower -> **{'reproduced' if ok else 'not reproduced'}**.")
         ra, rb = pair(cfg, "gaat", "pgd-10")
         if ra:
             r, dp = time_ratio(ra, rb), diff(ra, rb, "pgd20")
-            ok = 0.40 <= r <= 0.70 and -0.03 <= dp
+            ok = r <= 0.70 and -0.03 <= dp
             lines.append(f"- **GAAT vs PGD-10** (paper: 30-60% less time, about 1-2 points lower PGD). Measured: "
-                         f"time x{r:.2f} ({_pct(1 - r)} less), PGD-20 {pts(dp)}. Rule: 30-60% less time and at "
-                         f"most 3 points lower -> **{'reproduced' if ok else 'not reproduced'}**. Note: with the "
-                         "Gauss-Newton Hessian GAAT is one FGSM step (see the GAAT page), so it costs FGSM-RS's "
-                         "2 passes per batch, more saving than the paper reports.")
+                         f"time x{r:.2f} ({_pct(1 - r)} less), PGD-20 {pts(dp)}. Rule: at least 30% less time and "
+                         f"at most 3 points lower -> **{'reproduced' if ok else 'not reproduced'}**. Note: with the "
+                         "Gauss-Newton Hessian GAAT is one FGSM step (see the GAAT page): it costs FGSM-RS's 2 "
+                         "passes per batch whatever max_iter, and carries FGSM-RS's catastrophic-overfitting risk.")
         ra, rb = pair(cfg, "ecas", "pgd-10")
         if ra:
             per_epoch = time_ratio(ra, rb) - 1
@@ -245,7 +247,12 @@ def write_report(results_dir: str, out_dir: str) -> str:
     if machine:
         lines += ["## Machine", "", f"{machine['cpu']}, {machine['cores']} cores, no GPU; torch {machine['torch']} "
                   f"({machine['torch_threads']} threads), ART {machine['art']}, Python {machine['python']}.", ""]
-    lines += ["## The papers' claims at this scale", ""] + claims(data)
+    lines += ["## The papers' claims at this scale", "",
+              "Each line compares means over the seeds present. Differences are in percentage points of "
+              "accuracy. At this scale (a few epochs, constant learning rate, 1-2 seeds, AutoAttack on 50-100 "
+              "images) single-run differences of several points are within run-to-run noise, and the PGD "
+              "baselines are not trained to convergence: read a 'reproduced' as 'not contradicted here'.", ""]
+    lines += claims(data)
     path = os.path.join(out_dir, "results.md")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")

@@ -172,6 +172,12 @@ def run_one(cfg: Config, method: str, seed: int, data, path: str) -> Dict[str, A
     return record
 
 
+def _same_settings(path: str, kwargs: Dict[str, Any]) -> bool:
+    """A finished result is reused only if it was produced with the method's current settings."""
+    with open(path, encoding="utf-8") as f:
+        return json.load(f).get("kwargs") == kwargs
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--config", default="smoke", choices=sorted(CONFIGS))
@@ -200,7 +206,7 @@ def main(argv=None):
     for method, seed in bar:
         path = os.path.join(args.results, f"{cfg.name}__{method}__seed{seed}__e{cfg.epochs}.json")
         bar.set_postfix_str(f"{method} seed {seed}")
-        if os.path.exists(path) and not args.force:
+        if os.path.exists(path) and not args.force and _same_settings(path, METHODS[method][1]):
             continue
         rec = run_one(cfg, method, seed, data, path)
         ev = rec["evaluation"]

@@ -18,8 +18,8 @@ classifier = PyTorchClassifier(
 )
 y_onehot = np.eye(10, dtype=np.float32)[data.y_train]  # ART-style one-hot labels are accepted as they are
 
-# was: trainer = AdversarialTrainerMadryPGD(classifier, nb_epochs=5, eps=0.3, eps_step=0.1, max_iter=7)
-trainer = AdversarialTrainerATAS(classifier, eps=0.3, nb_epochs=5, warmup_epochs=1)
+# was: trainer = AdversarialTrainerMadryPGD(classifier, nb_epochs=2, eps=0.3, eps_step=0.1, max_iter=7)
+trainer = AdversarialTrainerATAS(classifier, eps=0.3, nb_epochs=2, warmup_epochs=1)
 trainer.fit(data.x_train, y_onehot)
 
 accuracy = (trainer.get_classifier().predict(data.x_test).argmax(1) == data.y_test).mean()

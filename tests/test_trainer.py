@@ -67,6 +67,17 @@ def test_lr_scheduler_per_epoch_or_per_batch(data, step, expected):
     assert np.allclose(h["lr"], expected)
 
 
+def test_reduce_on_plateau_steps_on_the_training_loss(data):
+    clf = make_classifier(lr=0.1)
+    # an improvement needs the loss to beat the best by 1e9: after the first epoch, none ever does
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(clf.optimizer, patience=0, factor=0.5, threshold=1e9,
+                                                       threshold_mode="abs")
+    h = AdversarialTrainerFGSM(clf, eps=0.1, verbose=False).fit(*data, nb_epochs=4, batch_size=10, scheduler=sched)
+    assert h["lr"] == pytest.approx([0.1, 0.1, 0.05, 0.025])
+    with pytest.raises(ValueError, match="ReduceLROnPlateau"):
+        AdversarialTrainerFGSM(clf, eps=0.1, verbose=False).fit(*data, scheduler=sched, scheduler_step="batch")
+
+
 def test_scheduler_on_another_optimizer_rejected(data):
     clf = make_classifier()
     other = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
@@ -135,6 +146,7 @@ def test_bad_data_rejected_before_training(override, err, match):
     (dict(eps=0.1, max_iter=1.5), TypeError, "max_iter"),
     (dict(eps=float("nan")), ValueError, "eps must be finite"),
     (dict(eps=0.1, attack_mode="test"), ValueError, "attack_mode"),
+    (dict(eps=0.1, num_random_init=3), ValueError, "num_random_init"),
 ])
 def test_bad_parameters_rejected(kwargs, err, match):
     with pytest.raises(err, match=match):

@@ -81,7 +81,7 @@ class AdversarialTrainerBase(Trainer):
     :param eps: Maximum L-inf perturbation, in the classifier's input units (e.g. 8/255 for [0, 1] images).
     :param eps_step: Attack step size.
     :param max_iter: Attack steps per batch.
-    :param num_random_init: 0 starts the attack at the clean input, 1 uniformly in the eps-ball.
+    :param num_random_init: 0 starts the attack at the clean input, 1 (default) uniformly in the eps-ball.
     :param nb_epochs: Default number of epochs for ``fit``.
     :param batch_size: Default batch size for ``fit``.
     :param attack_mode: Model mode during the inner attack: ``"eval"`` (default, as ART's PGD) or ``"train"``.
@@ -113,6 +113,8 @@ class AdversarialTrainerBase(Trainer):
         self.eps_step = check_number(eps_step, "eps_step", low=0.0, low_open=True)
         self.max_iter = check_int(max_iter, "max_iter", low=0)
         self.num_random_init = check_int(num_random_init, "num_random_init", low=0)
+        if self.num_random_init > 1:
+            raise ValueError("num_random_init must be 0 or 1 for training (restarts are for evaluation attacks)")
         self.nb_epochs = check_int(nb_epochs, "nb_epochs", low=1)
         self.batch_size = check_int(batch_size, "batch_size", low=1)
         self.attack_mode = check_choice(attack_mode, "attack_mode", ("eval", "train"))
@@ -123,7 +125,7 @@ class AdversarialTrainerBase(Trainer):
         self.counter = PassCounter()
         self.network = Network(classifier, self.counter)
         self.attack = OnDevicePGD(
-            self.network, self.eps, self.eps_step, self.max_iter, min(self.num_random_init, 1), model_mode=attack_mode
+            self.network, self.eps, self.eps_step, self.max_iter, self.num_random_init, model_mode=attack_mode
         )
         self.history: Optional[TrainingHistory] = None
         #: When True, every update also returns its input gradient and the loop records ``grad_magnitude``.
@@ -253,7 +255,8 @@ class AdversarialTrainerBase(Trainer):
         :param validation_data: Optional ``(x_val, y_val)``: clean and PGD accuracy recorded after each epoch.
         :param nb_epochs: Number of epochs (default: the constructor's).
         :param batch_size: Batch size (default: the constructor's).
-        :param scheduler: Any torch LR scheduler on the classifier's optimizer.
+        :param scheduler: Any torch LR scheduler on the classifier's optimizer (``ReduceLROnPlateau`` is
+                          stepped on the epoch's training loss).
         :param kwargs: ``scheduler_step="epoch" | "batch"`` (when to call ``scheduler.step()``, default
                        ``"epoch"``); ``validation_max_iter`` (PGD steps for validation, default 10);
                        ``shuffle`` (default True); ``checkpoint_path`` (saved after every epoch) and
@@ -332,6 +335,10 @@ class AdversarialTrainerBase(Trainer):
         check_optimizer(self._classifier)
         if scheduler is not None and getattr(scheduler, "optimizer", self.optimizer) is not self.optimizer:
             raise ValueError("scheduler must be built on the classifier's optimizer (classifier.optimizer)")
+        plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        if plateau and scheduler_step == "batch":
+            raise ValueError("scheduler: ReduceLROnPlateau steps per epoch (on the training loss); use "
+                             "scheduler_step='epoch'")
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -364,9 +371,9 @@ class AdversarialTrainerBase(Trainer):
                         magnitude += self._magnitude(out, batch)
                     if scheduler is not None and scheduler_step == "batch":
                         scheduler.step()
-                if scheduler is not None and scheduler_step == "epoch":
-                    scheduler.step()
                 record.update(meter.read())
+                if scheduler is not None and scheduler_step == "epoch":
+                    scheduler.step(record["loss"]) if plateau else scheduler.step()
                 if self.track_grad_magnitude:
                     record["grad_magnitude"] = float(magnitude)
                 record.update(self._on_epoch_end(epoch, record))

@@ -70,8 +70,6 @@ class AdversarialTrainerGAAT(AdversarialTrainerBase):
         max_iter = check_int(max_iter, "max_iter", low=1)
         super().__init__(classifier, eps, eps / 4 if eps_step is None else eps_step, max_iter, num_random_init,
                          **kwargs)
-        if self.num_random_init > 1:
-            raise ValueError("num_random_init must be 0 or 1 for GAAT")
         self._natural = False
         self._residual: Optional[float] = None
 
