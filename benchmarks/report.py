@@ -138,6 +138,30 @@ def plot_config(cfg_name: str, methods: Dict[str, List[dict]], out_dir: str) -> 
     return files
 
 
+def method_figures(cfg_name: str, methods: Dict[str, List[dict]], out_dir: str) -> List[str]:
+    """The papers' own figures from seed 0's history: ATAS' Figure 10, M+'s Figure 6, ECAS' Figure 2."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from art_accel.history import TrainingHistory
+    from art_accel.trainers.atas import plot_step_vs_grad_norm
+    from art_accel.trainers.ecas import plot_eps_distribution
+    from art_accel.trainers.mplus import plot_k_and_magnitude
+
+    files = []
+    for method, plot in (("atas", plot_step_vs_grad_norm), ("mplus-deat", plot_k_and_magnitude),
+                         ("ecas", plot_eps_distribution)):
+        hist = methods.get(method, [{}])[0].get("history")
+        if hist:
+            name = f"{cfg_name}_{method}.png"
+            plot(TrainingHistory.from_dict(hist), os.path.join(out_dir, name))
+            plt.close("all")
+            files.append(name)
+    return files
+
+
 def _pct(x):
     return f"{100 * x:.1f}%"
 
@@ -241,7 +265,7 @@ def write_report(results_dir: str, out_dir: str) -> str:
         lines += [f"## {cfg_name}", "", cfg.notes, ""]
         lines += table(cfg_name, methods)
         lines.append("")
-        for f in plot_config(cfg_name, methods, out_dir):
+        for f in plot_config(cfg_name, methods, out_dir) + method_figures(cfg_name, methods, out_dir):
             lines.append(f"![{f}]({f})")
         lines.append("")
     if machine:
