@@ -76,6 +76,12 @@ def table(cfg_name: str, methods: Dict[str, List[dict]]) -> List[str]:
             f" | {fmt(recs, 'time_per_backward_pass', 1000, 1, False)} | {fmt(recs, 'clean', 100)} "
             f"| {fmt(recs, 'pgd20', 100)} | {fmt(recs, 'cw20', 100)} | {fmt(recs, 'autoattack', 100)} | {ttt_s} |"
         )
+    failed = [f"{m} seed {r['seed']} (clean {100 * r['evaluation']['clean']:.1f}%)" for m in order
+              for r in methods[m] if r["evaluation"]["clean"] <= 0.15]
+    if failed:
+        lines.append("")
+        lines.append("Runs that did not train (clean accuracy at or below 15%, near chance), included in the means: "
+                     + "; ".join(failed) + ".")
     lines.append("")
     lines.append(f"Clean, PGD-20 and CW-20 on the first {n_eval} test images; AutoAttack (standard) on the first "
                  f"{n_aa}; the validation curve uses the last {cfg.n_val} test images (PGD-10, step eps/4). "
@@ -171,8 +177,16 @@ def claims(data: Dict[str, Dict[str, List[dict]]]) -> List[str]:
     lines = []
 
     def pair(cfg, a, b):
+        """The two methods' runs that trained (clean accuracy above 15%); runs that did not are listed."""
         d = data.get(cfg, {})
-        return (d[a], d[b]) if a in d and b in d else (None, None)
+        if a not in d or b not in d:
+            return None, None
+        trained = [[r for r in d[m] if r["evaluation"]["clean"] > 0.15] for m in (a, b)]
+        for m in (a, b):
+            dropped = [r["seed"] for r in d[m] if r["evaluation"]["clean"] <= 0.15]
+            if dropped:
+                lines.append(f"- ({m}: seed(s) {dropped} did not train and are left out of the next comparison.)")
+        return tuple(trained) if all(trained) else (None, None)
 
     def time_ratio(ra, rb):
         return mean(ra, "train_seconds") / mean(rb, "train_seconds")
