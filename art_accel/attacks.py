@@ -61,15 +61,21 @@ def uniform_delta(x: torch.Tensor, eps: Budget) -> torch.Tensor:
 @dataclass
 class AttackResult:
     """
-    Output of :meth:`OnDevicePGD.perturb`.
+    Output of :meth:`OnDevicePGD.perturb`: the adversarial batch, the clean batch it started from and the
+    perturbation ``delta``.
 
     ``grad`` is the input gradient of the summed loss at the last point where a gradient was taken (the
     point the last step started from); ``None`` when ``max_iter=0``.
     """
 
     x_adv: torch.Tensor
-    delta: torch.Tensor
+    x: torch.Tensor
     grad: Optional[torch.Tensor]
+
+    @property
+    def delta(self) -> torch.Tensor:
+        """``x_adv - x``, computed on access (training uses only ``x_adv``)."""
+        return self.x_adv - self.x
 
 
 class OnDevicePGD:
@@ -180,7 +186,7 @@ class OnDevicePGD:
                     best = self._keep_best(best, x_adv, grad, y, loss_fn, sign)
             if best is not None:
                 x_adv, grad = best[0], best[1]
-        return AttackResult(x_adv=x_adv, delta=x_adv - x, grad=grad)
+        return AttackResult(x_adv=x_adv, x=x, grad=grad)
 
     def input_gradient(self, x_adv: torch.Tensor, y: torch.Tensor, loss_fn: LossFn = cross_entropy_sum):
         """
