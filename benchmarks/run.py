@@ -2,7 +2,7 @@
 Run a benchmark configuration: one JSON result per (config, method, seed) under --results, reused when it
 exists (resumable), then the report (docs/benchmarks/results.md and PNG plots). Never downloads.
 
-    python benchmarks/run.py --config mnist --data-dir ../shared/data
+    python benchmarks/run.py --config mnist --data-dir ../shared/data --seeds 0,1
     python benchmarks/run.py --config cifar10-subset --data-dir ../shared/data --methods pgd-10,atas --seeds 0,1
     python benchmarks/run.py --config smoke          # CI: a few batches of the embedded MNIST-5k
 """
@@ -17,7 +17,7 @@ from typing import Any, Dict
 import numpy as np
 import torch
 from common import load_cifar_subset, load_mnist, machine_info, one_hot
-from configs import CONFIGS, METHODS, Config
+from configs import CONFIGS, METHODS, Config, method_spec
 from tqdm.auto import tqdm
 
 from art_accel.data import load_mnist5k
@@ -144,7 +144,7 @@ def time_to_target(history, target: float):
 
 
 def run_one(cfg: Config, method: str, seed: int, data, path: str) -> Dict[str, Any]:
-    name, kwargs = METHODS[method]
+    name, kwargs = method_spec(cfg, method)
     clf = make_classifier(cfg, seed, data.input_shape, data.nb_classes)
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -206,7 +206,7 @@ def main(argv=None):
     for method, seed in bar:
         path = os.path.join(args.results, f"{cfg.name}__{method}__seed{seed}__e{cfg.epochs}.json")
         bar.set_postfix_str(f"{method} seed {seed}")
-        if os.path.exists(path) and not args.force and _same_settings(path, METHODS[method][1]):
+        if os.path.exists(path) and not args.force and _same_settings(path, method_spec(cfg, method)[1]):
             continue
         rec = run_one(cfg, method, seed, data, path)
         ev = rec["evaluation"]

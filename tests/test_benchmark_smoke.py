@@ -27,4 +27,6 @@ def test_smoke_configuration_runs_resumes_and_reports(tmp_path):
     subprocess.run(cmd, check=True, capture_output=True, timeout=600)  # resumable: nothing rerun
     assert mtimes == {f: os.path.getmtime(results / f) for f in files}
     text = (report / "results.md").read_text()
-    assert "| pgd-10 | 1 |" in text and (report / "smoke_robust_vs_time.png").exists()
+    assert "| **pgd-10** | 1 |" in text and "| atas | 1 |" in text  # the headline row is bold
+    assert "still short of 2 trained seeds: pgd-10" in text
+    assert (report / "smoke_robust_vs_time.png").exists()
