@@ -62,6 +62,7 @@ METHODS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "art-awp": ("ART:awp", {"max_iter": 10}),
 }
 
+
 def method_spec(cfg: Config, method: str) -> Tuple[str, Dict[str, Any]]:
     """The (implementation, keyword arguments) a configuration runs for ``method``."""
     name, kwargs = METHODS[method]

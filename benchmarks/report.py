@@ -59,9 +59,23 @@ def fmt(recs, key, scale=1.0, digits=1, spread=True) -> str:
 CHANCE = 0.15
 
 
+def did_train(rec: dict) -> bool:
+    return rec["evaluation"]["clean"] > CHANCE
+
+
 def trained(recs: List[dict]) -> List[dict]:
     """The runs that trained; all of them when none did (so a row still shows what happened)."""
-    return [r for r in recs if r["evaluation"]["clean"] > CHANCE] or recs
+    return [r for r in recs if did_train(r)] or recs
+
+
+def time_ratio(ra: List[dict], rb: List[dict]) -> float:
+    """Mean over the seeds both have of the per-seed time ratio (the runs of one seed were made in one
+    session, so the machine's drift between sessions cancels); the ratio of means when none is shared."""
+    tb = {r["seed"]: r["train_seconds"] for r in rb}
+    per_seed = [r["train_seconds"] / tb[r["seed"]] for r in ra if r["seed"] in tb]
+    if per_seed:
+        return statistics.fmean(per_seed)
+    return mean(ra, "train_seconds") / mean(rb, "train_seconds")
 
 
 def table(cfg_name: str, methods: Dict[str, List[dict]]) -> List[str]:
@@ -90,7 +104,7 @@ def table(cfg_name: str, methods: Dict[str, List[dict]]) -> List[str]:
             f"| {fmt(recs, 'pgd20', 100)} | {fmt(recs, 'cw20', 100)} | {fmt(recs, 'autoattack', 100)} | {ttt_s} |"
         )
     failed = [f"{m} seed {r['seed']} (clean {100 * r['evaluation']['clean']:.1f}%)" for m in order
-              for r in methods[m] if r["evaluation"]["clean"] <= CHANCE]
+              for r in methods[m] if not did_train(r)]
     if failed:
         lines.append("")
         lines.append(f"Runs that did not train (clean accuracy at or below {CHANCE:.0%}, near chance), left out of "
@@ -200,22 +214,13 @@ def claims(data: Dict[str, Dict[str, List[dict]]]) -> List[str]:
         d = data.get(cfg, {})
         if a not in d or b not in d:
             return None, None
-        ok = [[r for r in d[m] if r["evaluation"]["clean"] > CHANCE] for m in (a, b)]
+        ok = [[r for r in d[m] if did_train(r)] for m in (a, b)]
         for m in (a, b):
-            dropped = [r["seed"] for r in d[m] if r["evaluation"]["clean"] <= CHANCE]
+            dropped = [r["seed"] for r in d[m] if not did_train(r)]
             note = f"- ({m}: seed(s) {dropped} did not train and are left out of the comparisons with it.)"
             if dropped and note not in lines[-6:]:
                 lines.append(note)
         return tuple(ok) if all(ok) else (None, None)
-
-    def time_ratio(ra, rb):
-        """Mean over the seeds both have of the per-seed time ratio (the runs of one seed were made in one
-        session, so the machine's drift between sessions cancels); the ratio of means when none is shared."""
-        tb = {r["seed"]: r["train_seconds"] for r in rb}
-        per_seed = [r["train_seconds"] / tb[r["seed"]] for r in ra if r["seed"] in tb]
-        if per_seed:
-            return statistics.fmean(per_seed)
-        return mean(ra, "train_seconds") / mean(rb, "train_seconds")
 
     def diff(ra, rb, key):
         va, vb = mean(ra, key), mean(rb, key)
@@ -329,12 +334,11 @@ def versus_art(data: Dict[str, Dict[str, List[dict]]]) -> List[str]:
                 seeds = {r["seed"] for r in methods[ours]} & {r["seed"] for r in methods[art]}
                 a, b = (trained([r for r in methods[m] if r["seed"] in seeds]) for m in (ours, art))
                 lines.append(
-                    f"| {cfg} | {ours} | {art} | {mean(a, 'train_seconds') / mean(b, 'train_seconds'):.2f} "
+                    f"| {cfg} | {ours} | {art} | {time_ratio(a, b):.2f} "
                     f"| {fmt(a, 'time_per_backward_pass', 1000, 1, False)} / "
                     f"{fmt(b, 'time_per_backward_pass', 1000, 1, False)} "
                     f"| {fmt(a, 'pgd20', 100)} / {fmt(b, 'pgd20', 100)} |")
     return lines + [""]
-    return lines
 
 
 def write_report(results_dir: str, out_dir: str) -> str:
@@ -361,7 +365,7 @@ def write_report(results_dir: str, out_dir: str) -> str:
     lines += ["## The papers' claims at this scale", "",
               "Each line compares means over the seeds present (time: the mean per-seed ratio over shared "
               "seeds). Differences are in percentage points of "
-              "accuracy. At this scale (a few epochs, constant learning rate, 1-2 seeds, AutoAttack on 50-100 "
+              "accuracy. At this scale (a few epochs, constant learning rate, 1-3 seeds, AutoAttack on 50-100 "
               "images) single-run differences of several points are within run-to-run noise, and the PGD "
               "baselines are not trained to convergence: read a 'reproduced' as 'not contradicted here'.", ""]
     lines += claims(data)
