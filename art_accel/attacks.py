@@ -159,7 +159,8 @@ class OnDevicePGD:
         :param x: Clean inputs (N, ...), on the classifier's device, in its clip range.
         :param y: Class indices (N,).
         :param eps: Overrides the budget; float or per-sample tensor of shape (N,).
-        :param eps_step: Overrides the step size; float or per-sample tensor of shape (N,).
+        :param eps_step: Overrides the step size; float, per-sample tensor of shape (N,), or a function of the
+                         step's input gradient returning either (ATAS' adaptive step).
         :param max_iter: Overrides the number of steps.
         :param delta_init: Start from ``x + delta_init`` (clipped and projected) instead of the random start.
         :param loss_fn: Loss to ascend, ``loss_fn(logits, y) -> scalar``; sum-reduced cross-entropy by default.
@@ -168,7 +169,9 @@ class OnDevicePGD:
         net = self.network
         n, ndim = x.shape[0], x.dim()
         eps = per_sample(self.eps if eps is None else eps, n, ndim, x.device, "eps")
-        step = per_sample(self.eps_step if eps_step is None else eps_step, n, ndim, x.device, "eps_step")
+        step = self.eps_step if eps_step is None else eps_step
+        if not callable(step):
+            step = per_sample(step, n, ndim, x.device, "eps_step")
         steps = self.max_iter if max_iter is None else int(max_iter)
         sign = -1.0 if self.targeted else 1.0
         with self.mode():
@@ -212,7 +215,8 @@ class OnDevicePGD:
         grad = None
         for _ in range(steps):
             grad = self.input_gradient(x_adv, y, loss_fn)
-            x_adv = project(x_adv.detach() + sign * step * grad.sign(), x, eps, self.network.clip_values)
+            size = per_sample(step(grad), x.shape[0], x.dim(), x.device, "eps_step") if callable(step) else step
+            x_adv = project(x_adv.detach() + sign * size * grad.sign(), x, eps, self.network.clip_values)
         return x_adv.detach(), grad
 
     def _keep_best(self, best, x_adv, grad, y, loss_fn, sign):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable, Dict
 
-from art_accel.trainers import amata, atas, awp, baselines, ecas, gaat, mplus
+from art_accel.trainers import amata, atas, atta, awp, baselines, ecas, gaat, mplus
 
 METHODS: Dict[str, Callable] = {
     "pgd": baselines.AdversarialTrainerPGD,
@@ -16,7 +16,7 @@ METHODS: Dict[str, Callable] = {
     "trades": baselines.AdversarialTrainerTRADES,
     "mart": baselines.AdversarialTrainerMART,
     "atas": atas.AdversarialTrainerATAS,
-    "atta": atas.AdversarialTrainerATTA,
+    "atta": atta.AdversarialTrainerATTA,
     "amata": amata.AdversarialTrainerAmata,
     "amata-free": partial(amata.AdversarialTrainerAmata, base="free"),
     "amata-fgsm": partial(amata.AdversarialTrainerAmata, base="fgsm"),

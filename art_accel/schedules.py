@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, Optional, Sequence
 
+from art_accel.parts import Part
 from art_accel.validation import check_choice, check_int, check_number
 
 
@@ -167,3 +168,45 @@ class MPlusCriterion(_Counter):
 
     def describe(self) -> Dict[str, Any]:
         return {"threshold": self.threshold}
+
+
+class KSchedule(Part):
+    """
+    A schedule part driving the number of attack steps ``k`` (replays after the first for Free/DEAT) with a
+    :class:`Schedule`: set at each epoch's start, shown the finished epoch's record (e.g. ``grad_magnitude``
+    for M+), its state kept in checkpoints.
+
+    :param schedule: The schedule of ``k``.
+    :param track_grad_magnitude: Make the loop record the gradient magnitude ``l_X`` (M+, DEAT).
+    """
+
+    stage = "schedule"
+    key = "k_schedule"
+    sets_k = True
+
+    def __init__(self, schedule: Schedule, track_grad_magnitude: bool = False):
+        if not isinstance(schedule, Schedule):
+            raise TypeError(f"schedule must be an art_accel.schedules.Schedule, got {schedule!r}")
+        self.schedule = schedule
+        self.track_grad_magnitude = bool(track_grad_magnitude)
+
+    def bind(self, trainer) -> None:
+        super().bind(trainer)
+        if self.track_grad_magnitude:
+            trainer.track_grad_magnitude = True
+
+    def on_fit_start(self, n_samples) -> None:
+        self.schedule.reset()
+
+    def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
+        self.trainer._apply_k(int(self.schedule.value(epoch)))
+
+    def on_epoch_end(self, epoch: int, record: Dict[str, Any]) -> Dict[str, Any]:
+        self.schedule.observe(epoch, record)
+        return self.schedule.describe()
+
+    def state_dict(self) -> Dict[str, Any]:
+        return dict(vars(self.schedule))
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        vars(self.schedule).update(state)

@@ -185,9 +185,7 @@ def method_figures(cfg_name: str, methods: Dict[str, List[dict]], out_dir: str) 
     import matplotlib.pyplot as plt
 
     from art_accel.history import TrainingHistory
-    from art_accel.trainers.atas import plot_step_vs_grad_norm
-    from art_accel.trainers.ecas import plot_eps_distribution
-    from art_accel.trainers.mplus import plot_k_and_magnitude
+    from art_accel.plots import plot_eps_distribution, plot_k_and_magnitude, plot_step_vs_grad_norm
 
     files = []
     for method, plot in (("atas", plot_step_vs_grad_norm), ("mplus-deat", plot_k_and_magnitude),

@@ -7,7 +7,7 @@ import argparse
 from art_accel import AdversarialTrainerATAS, evaluate_robustness
 from art_accel.cli import build_classifier
 from art_accel.data import load_mnist5k
-from art_accel.trainers.atas import plot_step_vs_grad_norm
+from art_accel.plots import plot_step_vs_grad_norm
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=6)

@@ -7,7 +7,7 @@ import argparse
 from art_accel import AdversarialTrainerECAS, evaluate_robustness
 from art_accel.cli import build_classifier
 from art_accel.data import load_mnist5k
-from art_accel.trainers.ecas import plot_eps_distribution
+from art_accel.plots import plot_eps_distribution
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=5)

@@ -7,7 +7,7 @@ import argparse
 from art_accel import AdversarialTrainerDEAT, evaluate_robustness
 from art_accel.cli import build_classifier
 from art_accel.data import load_mnist5k
-from art_accel.trainers.mplus import plot_k_and_magnitude
+from art_accel.plots import plot_k_and_magnitude
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=8)

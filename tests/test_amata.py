@@ -4,7 +4,8 @@ import itertools
 import pytest
 import torch
 
-from art_accel import AdversarialTrainerAmata, AdversarialTrainerFree, AdversarialTrainerPGD
+from art_accel import AdversarialTrainerAmata
+from art_accel.parts import PGDAT, AmataAnneal, FreeReplay, WeakFixedStart
 from art_accel.schedules import Cyclic, LinearAnneal
 from art_accel.trainers.amata import amata_criterion
 
@@ -33,7 +34,7 @@ def test_rounding_options_and_float_schedule():
 
 def test_amata_pgd_schedule_steps_and_exact_passes(data):
     t = AdversarialTrainerAmata(make_classifier(), eps=EPS, verbose=False)
-    assert isinstance(t, AdversarialTrainerAmata) and isinstance(t, AdversarialTrainerPGD)
+    assert isinstance(t.objective, PGDAT) and isinstance(t.part(AmataAnneal), AmataAnneal)
     h = t.fit(*data, nb_epochs=5, batch_size=16)  # 3 batches
     assert h["k"] == [2, 4, 6, 8, 10]
     tau = 2.5 * EPS
@@ -45,7 +46,7 @@ def test_amata_pgd_schedule_steps_and_exact_passes(data):
 
 def test_amata_free_anneals_replays_and_shrinks_the_step(data):
     t = AdversarialTrainerAmata(make_classifier(), eps=EPS, base="free", verbose=False)
-    assert isinstance(t, AdversarialTrainerFree)
+    assert isinstance(t, AdversarialTrainerAmata) and isinstance(t.objective, FreeReplay)
     h = t.fit(*data, nb_epochs=3, batch_size=16)
     assert h["replays"] == [2, 3, 4]
     assert h["eps_step"] == pytest.approx([0.4 / 2, 0.4 / 3, 0.4 / 4])  # tau = 4 eps: 2 eps -> eps
@@ -57,7 +58,7 @@ def test_amata_fgsm_weak_then_standard(data):
     h = t.fit(*data, nb_epochs=4, batch_size=16)
     assert h["weak"] == [True, True, False, False]
     assert h["backward_passes"] == [6] * 4 and h["eps_step"] == [pytest.approx(1.25 * EPS)] * 4
-    fixed = t._fixed.clone()
+    fixed = t.part(WeakFixedStart)._fixed.clone()
     assert fixed.abs().max() <= EPS and fixed.abs().max() > 0
     with pytest.raises(TypeError, match="k_min"):
         AdversarialTrainerAmata(make_classifier(), eps=EPS, base="fgsm", k_min=3)
@@ -81,7 +82,8 @@ def test_criterion_c_is_zero_for_the_best_setting_and_positive_otherwise(data):
     (dict(k_min=0), "k_min"),
     (dict(tau=0.0), "tau"),
     (dict(tau=-1.0), "tau"),
-    (dict(base="trades"), "base"),
+    (dict(base="awp"), "base"),
+    (dict(weak_fraction=0.3), "weak_fraction"),
     (dict(rounding="up"), "rounding"),
 ])
 def test_bad_parameters_rejected(kwargs, match):

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from art_accel import AdversarialTrainerATAS, AdversarialTrainerATTA
 from art_accel.attacks import project
 from art_accel.augmentation import RandomCropFlip
+from art_accel.parts import AdaptiveStep
 
 from conftest import make_classifier
 
@@ -37,7 +38,7 @@ def test_step_formula_and_moving_average():
     grad = torch.zeros(2, 1, 8, 8)
     grad[0, 0, 0, :4] = 1.0  # ||g||^2 = 4
     grad[1, 0, 0, 0] = 30.0  # ||g||^2 = 900
-    step = t._step_size(grad, index)
+    step = t.part(AdaptiveStep).step_size(grad, index)
     v = torch.tensor([0.5 * 4, 0.5 * 900])
     assert torch.allclose(t.state["v"][index], v) and t.state["v"][[0, 2]].eq(0).all()
     gamma = 0.2 * 2.0
@@ -45,7 +46,7 @@ def test_step_formula_and_moving_average():
     assert torch.allclose(step, expected)
     assert step[0] == pytest.approx(gamma / (2 + 2 ** 0.5))  # inside the clamp
     assert step[1] == pytest.approx(0.05)  # large gradient norm -> clamped at min_step
-    step2 = t._step_size(grad, index)  # second visit: v = 0.5 v + 0.5 ||g||^2
+    step2 = t.part(AdaptiveStep).step_size(grad, index)  # second visit: v = 0.5 v + 0.5 ||g||^2
     assert torch.allclose(t.state["v"][index], 0.5 * v + 0.5 * torch.tensor([4.0, 900.0]))
     assert step2[0] < step[0]
 
@@ -62,7 +63,7 @@ def test_per_sample_state_reaches_the_right_samples(data):
     (g,) = torch.autograd.grad(F.cross_entropy(clf.model(x_init), yt, reduction="sum"), [x_init])
     v1 = 0.5 * v0 + 0.5 * g.flatten(1).pow(2).sum(1)
     assert torch.allclose(t.state["v"], v1, rtol=1e-5)
-    step = t._alpha(v1).view(-1, 1, 1, 1)
+    step = t.part(AdaptiveStep).alpha(v1).view(-1, 1, 1, 1)
     d2 = project(x_init.detach() + step * g.sign(), xt, EPS, (0.0, 1.0)) - xt
     assert torch.allclose(t.state["delta"], d2, atol=1e-6)
     assert (v0 > 0).all() and not torch.allclose(v0, v1)

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from art_accel import AdversarialTrainerECAS, AdversarialTrainerPGD, AdversarialTrainerTRADES
+from art_accel import AdversarialTrainerECAS
+from art_accel.parts import PGDAT, TRADES, EntropyEps
 from art_accel.trainers.base import Batch
 from art_accel.trainers.ecas import calibrate_entropy_thresholds, entropy
 
@@ -44,7 +45,7 @@ def test_the_right_samples_get_the_right_eps(data):
     x = torch.from_numpy(data[0][:6])
     y = torch.from_numpy(data[1][:6])
     torch.manual_seed(0)
-    budget = t._attack_budget(Batch(x, y), _probs(which))
+    budget = t.part(EntropyEps).budget(Batch(x, y), _probs(which))
     eps = budget["eps"]
     assert eps[0] == eps[5] == pytest.approx(0.02)  # high entropy -> smallest
     assert eps[1] == eps[3] == pytest.approx(0.04)  # in between -> the epoch's cyclic eps
@@ -61,7 +62,7 @@ def test_per_sample_draw_and_step():
     t._on_epoch_start(0)
     torch.manual_seed(0)
     probs = _probs(["low"] * 200)
-    budget = t._attack_budget(Batch(torch.zeros(200, 1, 8, 8), torch.zeros(200, dtype=torch.long)), probs)
+    budget = t.part(EntropyEps).budget(Batch(torch.zeros(200, 1, 8, 8), torch.zeros(200, dtype=torch.long)), probs)
     drawn = {round(float(v), 4) for v in budget["eps"]}
     assert drawn == {0.06, 0.08, 0.1}
     assert torch.allclose(budget["eps_step"], 2 * budget["eps"] / 4)
@@ -71,14 +72,14 @@ def test_history_counts_and_pass_costs(data):
     x, y = data
     t = AdversarialTrainerECAS(make_classifier(), eps=0.08, max_iter=2, verbose=False, **H)
     h = t.fit(x, y, nb_epochs=2, batch_size=16)
-    assert isinstance(t, AdversarialTrainerPGD)
+    assert isinstance(t.objective, PGDAT)
     assert [sum(c) for c in h["eps_counts"]] == [40, 40]
     assert all(0 <= h[e]["frac_shrunk"] + h[e]["frac_enlarged"] <= 1 for e in range(2))
     assert min(t.eps_space) <= h[0]["eps_mean"] <= max(t.eps_space)
     # PGD base: one extra clean forward per batch for the entropy, no extra backward
     assert h["forward_passes"] == [3 * (1 + 2 + 1)] * 2 and h["backward_passes"] == [3 * 3] * 2
     tr = AdversarialTrainerECAS(make_classifier(), eps=0.08, base="trades", max_iter=2, verbose=False, **H)
-    assert isinstance(tr, AdversarialTrainerTRADES)
+    assert isinstance(tr.objective, TRADES)
     h = tr.fit(x, y, nb_epochs=1, batch_size=16)
     # TRADES already computes the clean softmax: exactly TRADES' own cost
     assert h["forward_passes"] == [3 * (2 + 3)] and h["backward_passes"] == [3 * (2 + 2)]
@@ -104,7 +105,8 @@ def test_calibration_matches_direct_computation(data):
 def test_authors_thresholds_are_the_defaults_for_10_classes():
     clf = make_classifier(nb_classes=10)
     t = AdversarialTrainerECAS(clf, verbose=False)
-    assert (t.h_low, t.h_high) == (1.3, 2.274)
+    part = t.part(EntropyEps)
+    assert (part.h_low, part.h_high) == (1.3, 2.274)
     assert t.eps_space == pytest.approx([v / 255 for v in range(3, 13)])
 
 

@@ -20,7 +20,8 @@ def test_gauss_newton_gaat_is_one_fgsm_step(data, max_iter, step, random_start):
     t = AdversarialTrainerGAAT(make_classifier(), eps=EPS, eps_step=step, max_iter=max_iter,
                                num_random_init=random_start, verbose=False)
     x, y = torch.from_numpy(data[0]), torch.from_numpy(data[1])
-    x_adv, x_ref, jac, _ = t._perturb(x, y)
+    x_adv = t.attack.perturb(x, y).x_adv
+    x_ref, jac, _ = t.attack.first
     expected = project(x_ref + max_iter * step * jac.sign(), x, EPS, (0.0, 1.0))
     assert torch.allclose(x_adv, expected, atol=1e-6)
     linf = (x_adv - x).abs().flatten(1).max(1).values
@@ -34,8 +35,8 @@ def test_curvature_can_turn_the_step_back(data):
                                verbose=False)
     x = torch.full((2, 1, 8, 8), 0.5)
     y = torch.tensor([0, 1])
-    t.expansion = lambda x_ref, y: (torch.ones_like(x_ref), lambda u: -10.0 * u)
-    x_adv = t._perturb(x, y)[0]
+    t.attack.expansion = lambda x_ref, y, loss_fn: (torch.ones_like(x_ref), lambda u: -10.0 * u)
+    x_adv = t.attack.perturb(x, y).x_adv
     # step 1: +0.2 (J = 1); step 2: sign(1 - 10 * 0.2) = -1 -> back to 0
     assert torch.allclose(x_adv, x)
 
@@ -47,7 +48,7 @@ def test_hutchinson_diagonal_matches_the_exact_hessian_diagonal():
     t = AdversarialTrainerGAAT(clf, eps=EPS, hessian="diagonal", hutchinson_samples=4000, verbose=False)
     x = torch.rand(1, 1, 2, 2)
     y = torch.tensor([2])
-    _, curv = t.expansion(x, y)
+    _, curv = t.attack.expansion(x, y)
     estimate = curv(torch.ones_like(x)).flatten()
 
     def loss(flat):
@@ -78,7 +79,7 @@ def test_refresh_every_step_equals_pgd(data):
     t = AdversarialTrainerGAAT(make_classifier(), eps=EPS, max_iter=4, refresh_every=1, num_random_init=0,
                                verbose=False)
     x, y = torch.from_numpy(data[0]), torch.from_numpy(data[1])
-    ours = t._perturb(x, y)[0]
+    ours = t.attack.perturb(x, y).x_adv
     pgd = OnDevicePGD(t.network, EPS, EPS / 4, 4).perturb(x, y).x_adv
     assert torch.allclose(ours, pgd, atol=1e-6)
 

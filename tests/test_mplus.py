@@ -7,9 +7,8 @@ import torch.nn.functional as F
 from art_accel import (
     AdversarialTrainerDEAT,
     AdversarialTrainerMPlus,
-    AdversarialTrainerPGD,
-    AdversarialTrainerTRADES,
 )
+from art_accel.parts import PGDAT, TRADES, FreeReplay, MPlusSteps
 from art_accel.schedules import AccuracyCriterion, EveryD, MPlusCriterion
 
 from conftest import make_classifier
@@ -100,14 +99,15 @@ def test_index_and_onehot_labels_agree(data):
     assert out[0] == out[1]
 
 
-def test_composed_classes():
+def test_bases_are_parts():
     t = AdversarialTrainerMPlus(make_classifier(), eps=0.1, base="trades", beta=3.0, verbose=False)
-    assert isinstance(t, AdversarialTrainerMPlus) and isinstance(t, AdversarialTrainerTRADES)
-    assert t.beta == 3.0 and t.method_name == "mplus-trades"
+    assert isinstance(t, AdversarialTrainerMPlus) and isinstance(t.objective, TRADES)
+    assert t.objective.beta == 3.0 and t.method_name == "mplus-trades"
     p = AdversarialTrainerMPlus(make_classifier(), eps=0.1, verbose=False)
-    assert isinstance(p, AdversarialTrainerPGD) and p.max_k == 10
+    assert isinstance(p.objective, PGDAT) and p.max_k == 10 and isinstance(p.part(MPlusSteps), MPlusSteps)
     f = AdversarialTrainerMPlus(make_classifier(), eps=0.1, base="free", verbose=False)
-    assert isinstance(f, AdversarialTrainerDEAT) and f.max_k == 7 and f.eps_step == pytest.approx(0.125)
+    assert isinstance(f.objective, FreeReplay) and not f.objective.carry_delta  # DEAT's fresh start per batch
+    assert f.max_k == 7 and f.eps_step == pytest.approx(0.125) and f.attack_mode == "train"
 
 
 @pytest.mark.parametrize("cls,kwargs,match", [

@@ -1,6 +1,7 @@
 """Trainers: the shared loop (:mod:`.base`) and one module per method."""
 from art_accel.trainers.amata import AdversarialTrainerAmata
-from art_accel.trainers.atas import AdversarialTrainerATAS, AdversarialTrainerATTA
+from art_accel.trainers.atas import AdversarialTrainerATAS
+from art_accel.trainers.atta import AdversarialTrainerATTA
 from art_accel.trainers.awp import AdversarialTrainerAWP
 from art_accel.trainers.base import AdversarialTrainerBase, Batch, StepOutput
 from art_accel.trainers.baselines import (

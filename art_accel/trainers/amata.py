@@ -1,6 +1,7 @@
 """
 Amata (Ye, Li, Zhou, Zhu, AAAI 2021): anneal the number of attack steps up and the step size down over the
-epochs, ``K_t`` from ``K_min`` to ``K_max`` and ``alpha_t = tau / K_t``; also on Free and FGSM-RS (Amata+).
+epochs, ``K_t`` from ``K_min`` to ``K_max`` and ``alpha_t = tau / K_t``; also on Free and FGSM-RS (Amata+),
+TRADES and MART.
 """
 from __future__ import annotations
 
@@ -12,35 +13,129 @@ import torch
 import torch.nn.functional as F
 
 from art_accel.attacks import OnDevicePGD, uniform_delta
+from art_accel.parts import Part
 from art_accel.schedules import LinearAnneal
-from art_accel.trainers.base import Batch, StepOutput
-from art_accel.trainers.baselines import AdversarialTrainerFGSM, AdversarialTrainerFree, AdversarialTrainerPGD
-from art_accel.trainers.compose import ComposedByBase
+from art_accel.trainers.base import AdversarialTrainerBase, with_common_parameters
+from art_accel.trainers.bases import FreeReplay, make_base
 from art_accel.validation import check_choice, check_int, check_number
 
-#: Per base: default (K_min, K_max) and tau as a multiple of eps.
-DEFAULTS = {"pgd": (2, 10, 2.5), "free": (2, 4, 4.0), "fgsm": (1, 1, 1.25)}
+#: Per base: default (K_min, K_max) and tau as a multiple of eps. TRADES and MART take PGD's (their step
+#: ``eps / 4`` times their 10 steps is PGD's 2.5 eps).
+DEFAULTS = {"pgd": (2, 10, 2.5), "trades": (2, 10, 2.5), "mart": (2, 10, 2.5), "free": (2, 4, 4.0)}
 
 
-class AdversarialTrainerAmata(ComposedByBase):
+class AmataAnneal(Part):
+    """
+    Amata's schedule part: at epoch ``t`` (0-based) of ``T``, ``K_t = round(K_min + (K_max - K_min) t / (T - 1))``
+    attack steps (replays for Free) of size ``alpha_t = tau / K_t``. ``T`` is the ``nb_epochs`` of ``fit``.
+    Compose it with another trainer by ``schedule=AmataAnneal(...)``; a per-sample budget that sets its own
+    step (ECAS) keeps its step rule, with ``K_t`` steps.
+
+    :param k_min: Steps in the first epoch (default 2).
+    :param k_max: Steps in the last epoch (default 10).
+    :param tau: Total step length ``alpha_t K_t`` (default 2.5 eps; 4 eps on the Free base).
+    :param rounding: ``"round"`` (default), ``"floor"`` or ``"ceil"``.
+    """
+
+    stage = "schedule"
+    key = "amata"
+    sets_k = True
+
+    def __init__(self, k_min: int = 2, k_max: int = 10, tau: Optional[float] = None, rounding: str = "round"):
+        self.k_min = check_int(k_min, "k_min", low=1)
+        self.k_max = check_int(k_max, "k_max", low=1)
+        if self.k_min > self.k_max:
+            raise ValueError(f"k_min ({self.k_min}) must be <= k_max ({self.k_max})")
+        self.tau = None if tau is None else check_number(tau, "tau", low=0.0, low_open=True)
+        self.rounding = check_choice(rounding, "rounding", ("round", "floor", "ceil"))
+        self.k_schedule: Optional[LinearAnneal] = None
+
+    def bind(self, trainer) -> None:
+        super().bind(trainer)
+        if self.tau is None:
+            free = isinstance(trainer.objective, FreeReplay)
+            self.tau = (4.0 if free else 2.5) * trainer.eps
+
+    def config(self) -> Dict[str, Any]:
+        return {"k_min": self.k_min, "k_max": self.k_max, "tau": self.tau, "rounding": self.rounding}
+
+    def schedule(self, nb_epochs: int):
+        """The ``(K_t, alpha_t)`` pairs for ``nb_epochs`` epochs."""
+        sched = LinearAnneal(self.k_min, self.k_max, nb_epochs, self.rounding)
+        return [(k, self.tau / k) for k in sched.values(nb_epochs)]
+
+    def on_fit_start(self, n_samples) -> None:
+        self.k_schedule = LinearAnneal(self.k_min, self.k_max, self.trainer.fit_epochs, self.rounding)
+
+    def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
+        t, k = self.trainer, self.k_schedule.value(epoch)
+        if isinstance(t.objective, FreeReplay):  # Amata+Free: the replay count is K_t
+            t.objective.nb_replays = k
+            t.eps_step = self.tau / k
+        else:
+            t._apply_k(k)
+            t._apply_step(self.tau / k)
+
+
+class WeakFixedStart(Part):
+    """
+    Amata+FGSM's weak start: for the first ``weak_fraction`` of the epochs the single step starts from one
+    fixed perturbation drawn once per ``fit`` (the paper's "fixed non-zero initialisation"), then from a fresh
+    random start (FGSM-RS).
+
+    :param weak_fraction: Fraction of the epochs with the fixed start.
+    """
+
+    key = "weak_start"
+
+    def __init__(self, weak_fraction: float = 0.5):
+        self.weak_fraction = check_number(weak_fraction, "weak_fraction", low=0.0, high=1.0)
+        self._fixed: Optional[torch.Tensor] = None
+        self._weak = False
+
+    def config(self) -> Dict[str, Any]:
+        return {"weak_fraction": self.weak_fraction}
+
+    def on_fit_start(self, n_samples) -> None:
+        self._fixed = None
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"fixed": self._fixed}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self._fixed = state["fixed"]
+
+    def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
+        self._weak = epoch < math.floor(self.weak_fraction * self.trainer.fit_epochs + 0.5)
+        record["weak"] = self._weak
+
+    def budget(self, batch, clean_probs) -> Dict[str, Any]:
+        if not self._weak:
+            return {}
+        x = batch.x
+        if self._fixed is None or self._fixed.shape[1:] != x.shape[1:] or self._fixed.shape[0] < x.shape[0]:
+            self._fixed = uniform_delta(x, self.trainer.eps)
+        return {"delta_init": self._fixed[: x.shape[0]]}
+
+
+class AdversarialTrainerAmata(AdversarialTrainerBase):
     """
     Amata (Algorithm 1): at epoch ``t`` (0-based) of ``T``, ``K_t = round(K_min + (K_max - K_min) t / (T - 1))``
-    attack steps of size ``alpha_t = tau / K_t``. The paper writes ``t / T``, with which the last epoch never
-    reaches ``K_max``; we divide by ``T - 1`` and round to the nearest integer (halves up) so the first
-    epoch uses ``K_min`` and the last ``K_max``; ``tau = alpha_t K_t`` holds exactly with the rounded ``K_t``.
+    attack steps of size ``alpha_t = tau / K_t`` (:class:`AmataAnneal`). The paper writes ``t / T``, with which
+    the last epoch never reaches ``K_max``; we divide by ``T - 1`` and round to the nearest integer (halves
+    up) so the first epoch uses ``K_min`` and the last ``K_max``; ``tau = alpha_t K_t`` holds exactly with the
+    rounded ``K_t``.
 
-    Bases (the paper's Amata+):
+    Bases (the paper's Amata+, and two compositions no paper ran):
 
     - ``"pgd"`` (default): ``K_t`` PGD steps from a random start; defaults ``K_min = 2``, ``K_max = 10``,
       ``tau = 2.5 eps`` (20/255 at 8/255). ``K_t + 1`` backward passes per batch.
     - ``"free"``: Free's replay count ``m`` anneals (default 2 -> 4) and its step ``tau / m`` shrinks with it
       (default ``tau = 4 eps``: step ``2 eps`` -> ``eps``). ``m`` backward passes per batch.
-    - ``"fgsm"``: a weaker single step early (start from a fixed perturbation drawn once per ``fit``, the
-      paper's "fixed non-zero initialisation") for the first ``weak_fraction`` of the epochs, then standard
-      FGSM-RS (fresh random start); step ``1.25 eps`` throughout. 2 backward passes per batch.
-
-    ``AdversarialTrainerAmata(...)`` returns an instance of the composed class, which is also an instance of
-    the base's trainer class.
+    - ``"fgsm"``: a weaker single step early (:class:`WeakFixedStart`) for the first ``weak_fraction`` of the
+      epochs, then standard FGSM-RS; step ``1.25 eps`` throughout. 2 backward passes per batch.
+    - ``"trades"``, ``"mart"``: ``K_t`` steps of TRADES' KL attack / MART's CE attack with PGD's defaults;
+      ``K_t + 2`` backward passes per batch.
 
     | Paper link: https://arxiv.org/abs/2012.08112
 
@@ -49,106 +144,55 @@ class AdversarialTrainerAmata(ComposedByBase):
     :param k_min: Steps (replays for Free) in the first epoch.
     :param k_max: Steps (replays for Free) in the last epoch.
     :param tau: Total step length ``alpha_t K_t`` (default per base, scaled with eps).
-    :param base: ``"pgd"``, ``"free"`` or ``"fgsm"``.
+    :param base: ``"pgd"``, ``"free"``, ``"fgsm"``, ``"trades"`` or ``"mart"``.
     :param rounding: How ``K_t`` is rounded: ``"round"`` (default), ``"floor"`` or ``"ceil"``.
     :param weak_fraction: For ``"fgsm"``: fraction of the epochs with the weak fixed start (default 0.5).
-    :param kwargs: ``nb_epochs``, ``batch_size``, ``attack_mode``, ``augmentation``, ``verbose``.
+    :param beta: TRADES' / MART's ``beta`` (default 6.0).
+    :param num_random_init: Uniform random start (1, default for PGD and MART) or the clean input (0) for the
+                            PGD/MART attack.
+    :param attack_mode: Model mode during the attack (default ``"eval"``; ``"train"`` for free).
+    :param kwargs: The common parameters of :class:`AdversarialTrainerBase` (``schedule`` excepted).
     """
 
     method_name = "amata"
     progress_keys = ("loss", "accuracy", "k")
 
-
-    def _amata_init(self, eps, k_min, k_max, tau, base, rounding):
-        """Validate and store Amata's parameters (before the base class's __init__)."""
+    @with_common_parameters
+    def __init__(self, classifier, eps: float, k_min: Optional[int] = None, k_max: Optional[int] = None,
+                 tau: Optional[float] = None, base: str = "pgd", rounding: str = "round",
+                 weak_fraction: Optional[float] = None, beta: float = 6.0, num_random_init: Optional[int] = None,
+                 attack_mode: Optional[str] = None, **kwargs):
         eps = check_number(eps, "eps", low=0.0)
-        d_min, d_max, d_tau = DEFAULTS[base]
-        self.k_min = check_int(d_min if k_min is None else k_min, "k_min", low=1)
-        self.k_max = check_int(d_max if k_max is None else k_max, "k_max", low=1)
-        if self.k_min > self.k_max:
-            raise ValueError(f"k_min ({self.k_min}) must be <= k_max ({self.k_max})")
-        self.tau = check_number(d_tau * eps if tau is None else tau, "tau", low=0.0, low_open=True)
-        self.rounding = check_choice(rounding, "rounding", ("round", "floor", "ceil"))
+        base = check_choice(base, "base", ("pgd", "free", "fgsm", "trades", "mart"))
         self.base = base
-        self.k_schedule: Optional[LinearAnneal] = None
-        return eps
-
-    def _on_fit_start(self, n_samples):
-        self.k_schedule = LinearAnneal(self.k_min, self.k_max, self.fit_epochs, self.rounding)
-        super()._on_fit_start(n_samples)
+        self.method_name = "amata" if base == "pgd" else f"amata-{base}"
+        mode = ("train" if base == "free" else "eval") if attack_mode is None else attack_mode
+        if base == "fgsm":
+            for name, value in (("k_min", k_min), ("k_max", k_max), ("tau", tau), ("num_random_init", num_random_init)):
+                if value is not None:
+                    raise TypeError(f"{name} does not apply to base='fgsm' (one step of 1.25 eps throughout)")
+            if rounding != "round":
+                raise TypeError("rounding does not apply to base='fgsm' (one step of 1.25 eps throughout)")
+            weak = WeakFixedStart(0.5 if weak_fraction is None else weak_fraction)
+            super().__init__(classifier, eps, 1.25 * eps, 1, 1, attack_mode=mode, parts=[weak], **kwargs)
+            return
+        if weak_fraction is not None:
+            raise ValueError("weak_fraction applies to base='fgsm' only")
+        d_min, d_max, d_tau = DEFAULTS[base]
+        anneal = AmataAnneal(d_min if k_min is None else k_min, d_max if k_max is None else k_max,
+                             d_tau * eps if tau is None else tau, rounding)
+        if base == "free":
+            part = FreeReplay(anneal.k_min, carry_delta=True)
+        else:
+            part = make_base(base, beta)
+        init = (0 if base in ("free", "trades") else 1) if num_random_init is None else num_random_init
+        super().__init__(classifier, eps, anneal.tau / anneal.k_min, 0 if base == "free" else anneal.k_min, init,
+                         attack_mode=mode, base=part, parts=[anneal], **kwargs)
 
     def schedule(self, nb_epochs: int):
         """The ``(K_t, alpha_t)`` pairs for ``nb_epochs`` epochs."""
-        sched = LinearAnneal(self.k_min, self.k_max, nb_epochs, self.rounding)
-        return [(k, self.tau / k) for k in sched.values(nb_epochs)]
-
-    def _on_epoch_start(self, epoch: int) -> Dict[str, Any]:
-        k = self.k_schedule.value(epoch)
-        self._apply_amata(k, self.tau / k)
-        return super()._on_epoch_start(epoch)
-
-    def _apply_amata(self, k: int, step: float) -> None:
-        self._apply_k(k)
-        self._apply_step(step)
-
-    def _config(self) -> Dict[str, Any]:
-        return {**super()._config(), "base": self.base, "k_min": self.k_min, "k_max": self.k_max, "tau": self.tau,
-                "rounding": self.rounding}
-
-
-class _AmataPGD(AdversarialTrainerAmata, AdversarialTrainerPGD):
-    def __init__(self, classifier, eps: float, k_min: Optional[int] = None, k_max: Optional[int] = None,
-                 tau: Optional[float] = None, base: str = "pgd", rounding: str = "round", **kwargs):
-        eps = self._amata_init(eps, k_min, k_max, tau, "pgd", rounding)
-        AdversarialTrainerPGD.__init__(self, classifier, eps, self.tau / self.k_min, self.k_min, **kwargs)
-
-
-class _AmataFree(AdversarialTrainerAmata, AdversarialTrainerFree):
-    def __init__(self, classifier, eps: float, k_min: Optional[int] = None, k_max: Optional[int] = None,
-                 tau: Optional[float] = None, base: str = "free", rounding: str = "round", **kwargs):
-        eps = self._amata_init(eps, k_min, k_max, tau, "free", rounding)
-        AdversarialTrainerFree.__init__(self, classifier, eps, self.tau / self.k_min, self.k_min, **kwargs)
-        self.method_name = "amata-free"
-
-    def _apply_amata(self, k: int, step: float) -> None:
-        self.nb_replays = k
-        self.eps_step = step
-
-
-class _AmataFGSM(AdversarialTrainerAmata, AdversarialTrainerFGSM):
-    def __init__(self, classifier, eps: float, base: str = "fgsm", weak_fraction: float = 0.5, **kwargs):
-        for name in ("k_min", "k_max", "tau", "rounding"):
-            if name in kwargs:
-                raise TypeError(f"{name} does not apply to base='fgsm' (one step of 1.25 eps throughout)")
-        eps = self._amata_init(eps, None, None, None, "fgsm", "round")
-        self.weak_fraction = check_number(weak_fraction, "weak_fraction", low=0.0, high=1.0)
-        AdversarialTrainerFGSM.__init__(self, classifier, eps, **kwargs)
-        self.method_name = "amata-fgsm"
-        self._fixed: Optional[torch.Tensor] = None
-        self._weak = False
-
-    def _on_fit_start(self, n_samples):
-        self._fixed = None
-        super()._on_fit_start(n_samples)
-
-    def _on_epoch_start(self, epoch: int) -> Dict[str, Any]:
-        self._weak = epoch < math.floor(self.weak_fraction * self.fit_epochs + 0.5)
-        return {**super()._on_epoch_start(epoch), "weak": self._weak}
-
-    def _train_batch(self, batch: Batch) -> StepOutput:
-        if not self._weak:
-            return super()._train_batch(batch)
-        x = batch.x
-        if self._fixed is None or self._fixed.shape[1:] != x.shape[1:] or self._fixed.shape[0] < x.shape[0]:
-            self._fixed = uniform_delta(x, self.eps)
-        x_adv = self.attack.perturb(x, batch.y, delta_init=self._fixed[: x.shape[0]]).x_adv
-        return self._update(x_adv, batch.y)
-
-    def _config(self) -> Dict[str, Any]:
-        return {**super()._config(), "weak_fraction": self.weak_fraction}
-
-
-AdversarialTrainerAmata.bases = {"pgd": _AmataPGD, "free": _AmataFree, "fgsm": _AmataFGSM}
+        anneal = self.part(AmataAnneal)
+        return anneal.schedule(nb_epochs) if anneal is not None else [(1, self.eps_step)] * nb_epochs
 
 
 def amata_criterion(classifier, x: torch.Tensor, y: torch.Tensor, eps: float, k: int, eps_step: float,

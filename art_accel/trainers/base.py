@@ -1,17 +1,18 @@
 """
 The one training loop every art-accel method runs in.
 
-A method is a subclass that overrides only what differs: ``_on_epoch_start`` (schedule values for the
-epoch), ``_train_batch`` (how the adversarial batch is built and which loss is trained on) and
-``_on_epoch_end`` (statistics read once per epoch). Data handling, labels, device placement, pass
-accounting, progress bars, LR schedulers, validation and the history live here once.
+A method is an assembly of parts (:mod:`art_accel.parts`): the loop calls their hooks at the start
+of ``fit``, at each epoch's start and end, and per batch through the base. Data handling, labels, device
+placement, pass accounting, progress bars, LR schedulers, validation and the history live here once.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -19,10 +20,12 @@ from art.defences.trainer.trainer import Trainer
 from tqdm.auto import tqdm
 
 from art_accel.accounting import PassCounter, Timer
-from art_accel.attacks import OnDevicePGD
+from art_accel.attacks import AttackResult, OnDevicePGD
 from art_accel.augmentation import CropFlipParams, RandomCropFlip
 from art_accel.history import TrainingHistory
 from art_accel.network import Network
+from art_accel.parts import STAGES, Part
+from art_accel.trainers.bases import PGDAT, BasePart
 from art_accel.validation import (
     check_choice,
     check_classifier,
@@ -53,6 +56,19 @@ class StepOutput:
     input_grad: Optional[torch.Tensor] = None
 
 
+def _as_parts(value, name: str) -> List[Part]:
+    """``schedule=`` / ``budget=`` as a list of parts of that stage."""
+    if value is None:
+        return []
+    parts = [value] if isinstance(value, Part) else list(value) if isinstance(value, (list, tuple)) else None
+    if parts is None or not all(isinstance(p, Part) for p in parts):
+        raise TypeError(f"{name} must be a part (art_accel.parts) or a list of parts, got {value!r}")
+    for p in parts:
+        if p.stage != name:
+            raise ValueError(f"{name}: {type(p).__name__} is a {p.stage} part; pass it as {p.stage}=")
+    return parts
+
+
 class _EpochMeter:
     """Loss and accuracy accumulated in device tensors; read once per epoch."""
 
@@ -74,8 +90,9 @@ class _EpochMeter:
 
 class AdversarialTrainerBase(Trainer):
     """
-    Base class: PGD adversarial training (Madry et al.) in art-accel's single loop. Subclasses change only
-    what their method changes.
+    The loop every art-accel trainer runs in, driving the trainer's parts (:mod:`art_accel.parts`):
+    one base (how the adversarial batch is built and trained on; PGD-AT by default), schedules and per-sample
+    budgets. Used directly it is PGD adversarial training (Madry et al.).
 
     :param classifier: An ART ``PyTorchClassifier`` with an optimizer.
     :param eps: Maximum L-inf perturbation, in the classifier's input units (e.g. 8/255 for [0, 1] images).
@@ -88,6 +105,12 @@ class AdversarialTrainerBase(Trainer):
     :param augmentation: Optional :class:`~art_accel.augmentation.RandomCropFlip` applied on the device to
                          every training batch (parameters recorded in ``Batch.aug``).
     :param verbose: Show tqdm progress bars.
+    :param schedule: Extra schedule part(s) composed with the method's own, e.g.
+                     :class:`~art_accel.trainers.mplus.MPlusSteps` or
+                     :class:`~art_accel.trainers.amata.AmataAnneal` (see "Composing methods" in the docs).
+    :param budget: Extra per-sample budget part(s), e.g. :class:`~art_accel.trainers.ecas.EntropyEps`.
+    :param base: The base part (default :class:`~art_accel.trainers.bases.PGDAT`); public classes set it.
+    :param parts: The method's own parts; public classes set them.
     """
 
     method_name = "base"
@@ -106,6 +129,10 @@ class AdversarialTrainerBase(Trainer):
         attack_mode: str = "eval",
         augmentation: Optional[RandomCropFlip] = None,
         verbose: bool = True,
+        schedule: Union[Part, Sequence[Part], None] = None,
+        budget: Union[Part, Sequence[Part], None] = None,
+        base: Optional[BasePart] = None,
+        parts: Sequence[Part] = (),
     ):
         check_classifier(classifier)
         super().__init__(classifier=classifier)
@@ -132,52 +159,95 @@ class AdversarialTrainerBase(Trainer):
         self.track_grad_magnitude = False
         #: Label smoothing of the cross-entropy update (torch semantics); 0 unless a method sets it.
         self.label_smoothing = 0.0
+        self._assemble(PGDAT() if base is None else base, parts, _as_parts(schedule, "schedule"),
+                       _as_parts(budget, "budget"))
 
-    # ------------------------------------------------------------------ method hooks
+    def _assemble(self, base: BasePart, own: Sequence[Part], *extra: Sequence[Part]) -> None:
+        """Bind the parts, in stage order (stable), and let each check the others."""
+        if not isinstance(base, BasePart):
+            raise TypeError(f"base must be an art_accel.trainers.bases.BasePart, got {base!r}")
+        added = [p for group in extra for p in group]
+        self.objective = base
+        self.parts: List[Part] = sorted([base, *own, *added], key=lambda p: STAGES.index(p.stage))
+        keys = [p.key for p in self.parts]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"parts: each part may appear once, got {keys}")
+        for part in self.parts:
+            part.bind(self)
+        setters = [p for p in self.parts if p.sets_k]
+        if len(setters) > 1:
+            raise ValueError(f"schedule: {type(setters[1]).__name__} would set k, which "
+                             f"{type(setters[0]).__name__} already sets; a trainer has one k schedule")
+        for part in self.parts:
+            part.check(self)
+        if added:
+            self.method_name = "+".join([self.method_name] + [p.key for p in added])
 
-    def _on_fit_start(self, n_samples: Optional[int]) -> None:
-        """Called once before the first epoch with the dataset size (None if unknown); ``self.fit_epochs``
-        holds the number of epochs of this ``fit``."""
-
-    def _on_epoch_start(self, epoch: int) -> Dict[str, Any]:
-        """Set the epoch's schedule; return the values to record (``epoch`` is 0-based)."""
-        return {"k": self.max_iter, "eps": self.eps, "eps_step": self.eps_step}
-
-    def _train_batch(self, batch: Batch) -> StepOutput:
-        """PGD-AT: attack, then one update on the adversarial batch."""
-        x_adv = self.attack.perturb(batch.x, batch.y, **self._attack_budget(batch)).x_adv
-        return self._update(x_adv, batch.y)
-
-    def _attack_budget(self, batch: Batch, clean_probs: Optional[torch.Tensor] = None) -> Dict[str, Any]:
-        """
-        Per-batch overrides of the attack's ``eps`` / ``eps_step`` (floats or per-sample tensors); none by
-        default. ``clean_probs`` are the softmax outputs on the clean batch when the method already has them.
-        """
-        return {}
-
-    def _on_epoch_end(self, epoch: int, record: Dict[str, Any]) -> Dict[str, Any]:
-        """Return statistics of the finished epoch to record (may read device accumulators once)."""
-        return {}
+    # ------------------------------------------------------------------ what the parts use
 
     def _apply_k(self, k: int) -> None:
-        """Set the number of attack steps (used by schedules)."""
-        self.max_iter = self.attack.max_iter = int(k)
+        """Set the number of attack steps (replays for Free) through the base."""
+        self.objective.apply_k(k)
 
     def _apply_step(self, eps_step: float) -> None:
-        """Set the attack step size (used by schedules)."""
-        self.eps_step = self.attack.eps_step = float(eps_step)
+        """Set the attack step size through the base."""
+        self.objective.apply_step(eps_step)
+
+    def part(self, kind: type) -> Optional[Part]:
+        """The trainer's first part that is an instance of ``kind`` (None if none)."""
+        return next((p for p in self.parts if isinstance(p, kind)), None)
+
+    def attack_batch(self, batch: Batch, target: Any = None, clean_probs: Optional[torch.Tensor] = None,
+                     start: Optional[Callable[[torch.Tensor], torch.Tensor]] = None, **options) -> AttackResult:
+        """
+        Attack one batch with the parts' per-sample budgets: ``target`` (default the labels) is what the
+        attack's loss compares with, ``clean_probs`` the clean softmax when the base already has it, ``start``
+        a function drawing the start perturbation (after the budgets, which may set ``delta_init`` instead).
+        """
+        budget: Dict[str, Any] = {}
+        for part in self.parts:
+            budget.update(part.budget(batch, clean_probs))
+        if start is not None and "delta_init" not in budget:
+            budget["delta_init"] = start(batch.x)
+        result = self.attack.perturb(batch.x, batch.y if target is None else target, **budget, **options)
+        for part in self.parts:
+            part.after_attack(batch, result)
+        return result
+
+    def _on_fit_start(self, n_samples: Optional[int]) -> None:
+        for part in self.parts:
+            part.on_fit_start(n_samples)
+
+    def _on_epoch_start(self, epoch: int) -> Dict[str, Any]:
+        record: Dict[str, Any] = {}
+        for part in self.parts:
+            part.on_epoch_start(epoch, record)
+        return record
+
+    def _train_batch(self, batch: Batch) -> StepOutput:
+        return self.objective.train_batch(batch)
+
+    def _on_epoch_end(self, epoch: int, record: Dict[str, Any]) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        for part in self.parts:
+            out.update(part.on_epoch_end(epoch, {**record, **out}))
+        return out
 
     def _config(self) -> Dict[str, Any]:
         """Parameters stored with the history."""
-        return {
+        config = {
             "eps": self.eps,
             "eps_step": self.eps_step,
             "max_iter": self.max_iter,
             "num_random_init": self.num_random_init,
             "attack_mode": self.attack_mode,
+            "base": self.objective.name,
         }
+        for part in self.parts:
+            config.update(part.config())
+        return config
 
-    # ------------------------------------------------------------------ helpers for methods
+    # ------------------------------------------------------------------ helpers for parts
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:
@@ -397,11 +467,13 @@ class AdversarialTrainerBase(Trainer):
     # ------------------------------------------------------------------ checkpoints
 
     def _method_state(self) -> Dict[str, Any]:
-        """What a method must carry across a checkpoint (per-sample state, criterion state); none here."""
-        return {}
+        """What the parts must carry across a checkpoint (per-sample state, criterion state), by part key."""
+        return {part.key: part.state_dict() for part in self.parts}
 
     def _load_method_state(self, state: Dict[str, Any]) -> None:
         """Restore :meth:`_method_state` (called after ``_on_fit_start`` when resuming)."""
+        for part in self.parts:
+            part.load_state_dict(state[part.key])
 
     def save_checkpoint(self, path: str, scheduler: Optional[Any] = None) -> None:
         """
@@ -470,6 +542,39 @@ class AdversarialTrainerBase(Trainer):
             "val_robust_accuracy": float(robust) / n,
             "val_seconds": timer.seconds,
         }
+
+
+#: Keyword arguments every public trainer passes on to :class:`AdversarialTrainerBase`.
+COMMON_PARAMETERS = ("nb_epochs", "batch_size", "attack_mode", "augmentation", "verbose", "schedule", "budget")
+
+
+def with_common_parameters(init):
+    """
+    Give a public trainer's ``__init__(self, classifier, ..., **kwargs)`` the signature it really has: its own
+    parameters followed by :data:`COMMON_PARAMETERS` as keyword-only parameters with the base's defaults
+    (what ``inspect.signature`` and the API reference show). Any other keyword raises a ``TypeError`` naming
+    it (with the class's ``argument_hints`` when it has one for it).
+    """
+    own = inspect.signature(init)
+    params = [p for p in own.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    base = inspect.signature(AdversarialTrainerBase.__init__).parameters
+    params += [base[name].replace(kind=inspect.Parameter.KEYWORD_ONLY) for name in COMMON_PARAMETERS
+               if name not in own.parameters]
+    signature = own.replace(parameters=params)
+    accepted = set(signature.parameters)
+
+    @functools.wraps(init)
+    def checked(self, *args, **kwargs):
+        unknown = sorted(set(kwargs) - accepted)
+        if unknown:
+            hints = getattr(type(self), "argument_hints", {})
+            hint = "; ".join(f"{name}: {hints[name]}" for name in unknown if name in hints)
+            raise TypeError(f"{type(self).__name__} got unexpected keyword argument(s) {unknown}"
+                            + (f" ({hint})" if hint else f"; it takes {sorted(accepted - {'self'})}"))
+        return init(self, *args, **kwargs)
+
+    checked.__signature__ = signature
+    return checked
 
 
 class _GetBatchLoader:

@@ -10,12 +10,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from art_accel.parts import Part
 from art_accel.schedules import Cyclic
-from art_accel.trainers.awp import AdversarialTrainerAWP
-from art_accel.trainers.base import Batch
-from art_accel.trainers.baselines import AdversarialTrainerPGD, AdversarialTrainerTRADES
-from art_accel.trainers.compose import ComposedByBase
-from art_accel.validation import check_int, check_number
+from art_accel.trainers.awp import WeightPerturbation
+from art_accel.trainers.base import AdversarialTrainerBase, with_common_parameters
+from art_accel.trainers.bases import PGDAT, make_base
+from art_accel.validation import check_choice, check_classifier, check_int, check_number
 
 #: The authors' entropy thresholds (h_low, h_high) in nats, by number of classes.
 DEFAULT_THRESHOLDS = {10: (1.3, 2.274), 100: (3.35, 4.582)}
@@ -70,21 +70,137 @@ def calibrate_entropy_thresholds(classifier, x, untrained: Optional[torch.nn.Mod
     return mean_entropy(net.model), mean_entropy(untrained.to(classifier.device))
 
 
-class AdversarialTrainerECAS(ComposedByBase):
+def check_space(space) -> list:
+    """An epsilon space: at least 3 distinct finite values > 0, sorted."""
+    try:
+        values = sorted(float(v) for v in space)
+    except (TypeError, ValueError):
+        raise TypeError(f"eps_space must be a sequence of numbers, got {space!r}") from None
+    if len(set(values)) < 3:
+        raise ValueError(f"eps_space needs at least 3 distinct values (three largest are drawn), got {values}")
+    if values[0] <= 0 or not all(np.isfinite(values)):
+        raise ValueError(f"eps_space values must be finite and > 0, got {values}")
+    return values
+
+
+def default_thresholds(nb_classes: int, h_low: Optional[float], h_high: Optional[float]) -> Tuple[float, float]:
+    """The authors' entropy thresholds for ``nb_classes`` where not given; checked."""
+    defaults = DEFAULT_THRESHOLDS.get(nb_classes)
+    if (h_low is None or h_high is None) and defaults is None:
+        raise ValueError(f"h_low/h_high have no default for {nb_classes} classes: pass them or "
+                         "use calibrate_entropy_thresholds")
+    h_low = defaults[0] if h_low is None else check_number(h_low, "h_low", low=0.0)
+    h_high = defaults[1] if h_high is None else check_number(h_high, "h_high", low=0.0)
+    if h_low > h_high:
+        raise ValueError(f"h_low ({h_low}) must be <= h_high ({h_high})")
+    return h_low, h_high
+
+
+class EntropyEps(Part):
     """
-    ECAS (Algorithm 1): the epoch's epsilon cycles through ``eps_space`` (``eps_space[epoch mod len]``, eq. 2
-    as the authors' code behaves: period ``len(eps_space)`` epochs); per sample, prediction entropy above
-    ``h_high`` gets the smallest epsilon of the space, entropy below ``h_low`` a random one of the three
-    largest (one draw per batch, as the authors; ``per_sample_draw=True`` draws per sample); the rest keep
-    the epoch's epsilon. The attack uses these per-sample budgets for its random start and projection; its
-    step is ``step_factor * eps_epoch / max_iter`` for the whole batch (the authors'), or per sample with
-    ``per_sample_step=True``.
+    ECAS' budget part (Algorithm 1): the epoch's epsilon cycles through ``eps_space`` (``eps_space[epoch mod
+    len]``, eq. 2 as the authors' code behaves: period ``len(eps_space)`` epochs); per sample, prediction
+    entropy above ``h_high`` gets the smallest epsilon of the space, entropy below ``h_low`` a random one of
+    the three largest (one draw per batch, as the authors; ``per_sample_draw=True`` draws per sample); the
+    rest keep the epoch's epsilon. The attack uses these per-sample budgets for its start and projection; its
+    step is ``step_factor * eps_epoch / k`` for the whole batch (the authors'), or per sample with
+    ``per_sample_step=True``; a budget part that sets its own step (ATAS' :class:`AdaptiveStep`) keeps it.
+
+    :param eps_space: The epsilon space (default: the paper's PGD space, integers 3..12 times ``eps / 8``).
+    :param h_low: Low entropy threshold in nats (default: the authors' 1.3 for 10 classes, 3.35 for 100).
+    :param h_high: High entropy threshold in nats (default: 2.274 for 10 classes, 4.582 for 100).
+    :param per_sample_draw: Draw the enlarged epsilon per sample instead of per batch.
+    :param per_sample_step: Per-sample step ``step_factor * eps_i / k``.
+    :param step_factor: Step multiplier (default 2, the authors').
+    """
+
+    key = "ecas"
+
+    def __init__(self, eps_space: Optional[Sequence[float]] = None, h_low: Optional[float] = None,
+                 h_high: Optional[float] = None, per_sample_draw: bool = False, per_sample_step: bool = False,
+                 step_factor: float = 2.0):
+        self.eps_space = None if eps_space is None else check_space(eps_space)
+        self.h_low, self.h_high = h_low, h_high
+        self.per_sample_draw, self.per_sample_step = bool(per_sample_draw), bool(per_sample_step)
+        self.step_factor = check_number(step_factor, "step_factor", low=0.0, low_open=True)
+        self.sets_step = True
+
+    def bind(self, trainer) -> None:
+        super().bind(trainer)
+        if self.eps_space is None:
+            self.eps_space = check_space([trainer.eps * v / PAPER_REFERENCE for v in PAPER_SPACES["pgd"]])
+        self.h_low, self.h_high = default_thresholds(trainer._classifier.nb_classes, self.h_low, self.h_high)
+        device = trainer.device
+        self.eps_schedule = Cyclic(self.eps_space)
+        self._space = torch.tensor(self.eps_space, device=device)
+        self._counts = torch.zeros(len(self.eps_space), dtype=torch.int64, device=device)
+        self._rule_counts = torch.zeros(2, dtype=torch.int64, device=device)  # shrunk, enlarged
+        self._eps_epoch = self.eps_space[0]
+        self._index_epoch = 0
+
+    def check(self, trainer) -> None:
+        if not trainer.objective.separable:
+            raise ValueError(f"budget: ECAS' per-sample eps needs a separate attack; base {trainer.objective.name!r} "
+                             "fuses its attack into its updates")
+        self.sets_step = not any(getattr(p, "sets_step", False) for p in trainer.parts if p is not self)
+
+    def config(self) -> Dict[str, Any]:
+        return {"eps_space": self.eps_space, "h_low": self.h_low, "h_high": self.h_high,
+                "per_sample_draw": self.per_sample_draw, "per_sample_step": self.per_sample_step,
+                "step_factor": self.step_factor}
+
+    def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
+        self._eps_epoch = self.eps_schedule.value(epoch)
+        self._index_epoch = self.eps_space.index(self._eps_epoch)
+        record["eps"] = self._eps_epoch
+        if self.sets_step:
+            record["eps_step"] = self.step_factor * self._eps_epoch / max(self.trainer.max_iter, 1)
+
+    def sample_indices(self, entropies: torch.Tensor) -> torch.Tensor:
+        """Index into ``eps_space`` per sample from the batch's entropies (Algorithm 1)."""
+        n, size = entropies.shape[0], len(self.eps_space)
+        index = torch.full((n,), self._index_epoch, dtype=torch.int64, device=entropies.device)
+        shape = (n,) if self.per_sample_draw else (1,)
+        big = size - 3 + torch.randint(0, 3, shape, device=entropies.device)
+        index = torch.where(entropies < self.h_low, big.expand(n), index)
+        return torch.where(entropies > self.h_high, torch.zeros_like(index), index)
+
+    def budget(self, batch, clean_probs: Optional[torch.Tensor] = None) -> Dict[str, Any]:
+        t = self.trainer
+        if clean_probs is None:
+            with t.attack.mode(), torch.no_grad():
+                clean_probs = F.softmax(t.network.logits(batch.x, "attack"), dim=1)
+        h = entropy(clean_probs)
+        index = self.sample_indices(h)
+        self._rule_counts += torch.stack([(h > self.h_high).sum(), ((h < self.h_low) & (h <= self.h_high)).sum()])
+        self._counts += torch.bincount(index, minlength=len(self.eps_space))
+        eps = self._space[index]
+        if not self.sets_step:
+            return {"eps": eps}
+        step = self.step_factor * (eps if self.per_sample_step else self._eps_epoch) / max(t.max_iter, 1)
+        return {"eps": eps, "eps_step": step}
+
+    def on_epoch_end(self, epoch: int, record: Dict[str, Any]) -> Dict[str, Any]:
+        counts = self._counts.tolist()
+        shrunk, enlarged = self._rule_counts.tolist()
+        self._counts.zero_()
+        self._rule_counts.zero_()
+        total = max(sum(counts), 1)
+        return {
+            "eps_counts": counts,
+            "eps_mean": sum(v * c for v, c in zip(self.eps_space, counts)) / total,
+            "frac_shrunk": shrunk / total,
+            "frac_enlarged": enlarged / total,
+        }
+
+
+class AdversarialTrainerECAS(AdversarialTrainerBase):
+    """
+    ECAS: the cyclic, entropy-guided per-sample epsilon of :class:`EntropyEps` on a PGD-AT (default), TRADES
+    or AWP base.
 
     Entropy needs the softmax on the clean batch: the TRADES base already computes it (no extra pass); the
     PGD and AWP bases pay one extra clean forward per batch (no backward), counted in ``forward_passes``.
-
-    ``AdversarialTrainerECAS(...)`` returns an instance of the composed class, also an instance of the base's
-    trainer class.
 
     | Paper link: https://proceedings.bmvc2023.org/781/
 
@@ -101,151 +217,41 @@ class AdversarialTrainerECAS(ComposedByBase):
     :param step_factor: Step multiplier (default 2, the authors').
     :param label_smoothing: Label smoothing of the CE update (torch semantics; default 0. The authors train
                             with 0.7 on the true class, i.e. ``1/3`` for 10 classes).
-    :param kwargs: The base's parameters (``beta`` for TRADES, ``gamma`` for AWP) and ``nb_epochs``,
-                   ``batch_size``, ``attack_mode``, ``augmentation``, ``verbose``.
+    :param beta: TRADES' ``beta`` (default 6.0).
+    :param awp_gamma: AWP's ``gamma`` for ``base="awp"`` (default 5e-3).
+    :param kwargs: The common parameters of :class:`AdversarialTrainerBase`.
     """
 
     method_name = "ecas"
     progress_keys = ("loss", "accuracy", "eps")
 
-
+    @with_common_parameters
     def __init__(self, classifier, eps: float = 8 / 255, eps_space: Optional[Sequence[float]] = None,
                  base: str = "pgd", max_iter: int = 10, h_low: Optional[float] = None,
                  h_high: Optional[float] = None, per_sample_draw: bool = False, per_sample_step: bool = False,
-                 step_factor: float = 2.0, label_smoothing: float = 0.0, **kwargs):
+                 step_factor: float = 2.0, label_smoothing: float = 0.0, beta: float = 6.0,
+                 awp_gamma: float = 5e-3, **kwargs):
         eps = check_number(eps, "eps", low=0.0, low_open=True)
+        base = check_choice(base, "base", tuple(PAPER_SPACES))
         space = [eps * v / PAPER_REFERENCE for v in PAPER_SPACES[base]] if eps_space is None else eps_space
-        self.eps_space = self._check_space(space)
-        self.base = base
-        h_low, h_high = self._thresholds(classifier, h_low, h_high)
-        self.h_low, self.h_high = h_low, h_high
-        self.per_sample_draw, self.per_sample_step = bool(per_sample_draw), bool(per_sample_step)
-        self.step_factor = check_number(step_factor, "step_factor", low=0.0, low_open=True)
+        h_low, h_high = default_thresholds(check_classifier(classifier).nb_classes, h_low, h_high)
+        part = EntropyEps(space, h_low, h_high, per_sample_draw, per_sample_step, step_factor)
         max_iter = check_int(max_iter, "max_iter", low=1)
-        super().__init__(classifier, eps, max_iter=max_iter, **kwargs)
-        self.label_smoothing = check_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
+        smoothing = check_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
+        if base == "awp":
+            objective = WeightPerturbation(PGDAT(), awp_gamma)
+        else:
+            objective = make_base(base, beta)
+        self.base = base
         self.method_name = f"ecas-{base}"
-        self.eps_schedule = Cyclic(self.eps_space)
-        self._space = torch.tensor(self.eps_space, device=self.device)
-        self._counts = torch.zeros(len(self.eps_space), dtype=torch.int64, device=self.device)
-        self._rule_counts = torch.zeros(2, dtype=torch.int64, device=self.device)  # shrunk, enlarged
-        self._eps_epoch = self.eps_space[0]
-        self._index_epoch = 0
+        super().__init__(classifier, eps, eps / 4, max_iter, 0 if base == "trades" else 1, base=objective,
+                         parts=[part], **kwargs)
+        self.label_smoothing = smoothing
 
-    @staticmethod
-    def _check_space(space) -> list:
-        try:
-            values = sorted(float(v) for v in space)
-        except (TypeError, ValueError):
-            raise TypeError(f"eps_space must be a sequence of numbers, got {space!r}") from None
-        if len(set(values)) < 3:
-            raise ValueError(f"eps_space needs at least 3 distinct values (three largest are drawn), got {values}")
-        if values[0] <= 0 or not all(np.isfinite(values)):
-            raise ValueError(f"eps_space values must be finite and > 0, got {values}")
-        return values
-
-    @staticmethod
-    def _thresholds(classifier, h_low, h_high):
-        defaults = DEFAULT_THRESHOLDS.get(classifier.nb_classes)
-        if (h_low is None or h_high is None) and defaults is None:
-            raise ValueError(f"h_low/h_high have no default for {classifier.nb_classes} classes: pass them or "
-                             "use calibrate_entropy_thresholds")
-        h_low = defaults[0] if h_low is None else check_number(h_low, "h_low", low=0.0)
-        h_high = defaults[1] if h_high is None else check_number(h_high, "h_high", low=0.0)
-        if h_low > h_high:
-            raise ValueError(f"h_low ({h_low}) must be <= h_high ({h_high})")
-        return h_low, h_high
+    @property
+    def eps_space(self) -> list:
+        """The epsilon space, sorted."""
+        return self.part(EntropyEps).eps_space
 
     def _config(self) -> Dict[str, Any]:
-        return {**super()._config(), "base": self.base, "eps_space": self.eps_space, "h_low": self.h_low,
-                "h_high": self.h_high, "per_sample_draw": self.per_sample_draw,
-                "per_sample_step": self.per_sample_step, "step_factor": self.step_factor,
-                "label_smoothing": self.label_smoothing}
-
-    def _on_epoch_start(self, epoch: int) -> Dict[str, Any]:
-        self._eps_epoch = self.eps_schedule.value(epoch)
-        self._index_epoch = self.eps_space.index(self._eps_epoch)
-        record = super()._on_epoch_start(epoch)
-        step = self.step_factor * self._eps_epoch / self.max_iter
-        record.update(eps=self._eps_epoch, eps_step=step)
-        return record
-
-    def sample_indices(self, entropies: torch.Tensor) -> torch.Tensor:
-        """Index into ``eps_space`` per sample from the batch's entropies (Algorithm 1)."""
-        n, size = entropies.shape[0], len(self.eps_space)
-        index = torch.full((n,), self._index_epoch, dtype=torch.int64, device=entropies.device)
-        shape = (n,) if self.per_sample_draw else (1,)
-        big = size - 3 + torch.randint(0, 3, shape, device=entropies.device)
-        index = torch.where(entropies < self.h_low, big.expand(n), index)
-        return torch.where(entropies > self.h_high, torch.zeros_like(index), index)
-
-    def _attack_budget(self, batch: Batch, clean_probs: Optional[torch.Tensor] = None) -> Dict[str, Any]:
-        if clean_probs is None:
-            with self.attack.mode(), torch.no_grad():
-                clean_probs = F.softmax(self.network.logits(batch.x, "attack"), dim=1)
-        h = entropy(clean_probs)
-        index = self.sample_indices(h)
-        self._rule_counts += torch.stack([(h > self.h_high).sum(), ((h < self.h_low) & (h <= self.h_high)).sum()])
-        self._counts += torch.bincount(index, minlength=len(self.eps_space))
-        eps = self._space[index]
-        step = self.step_factor * (eps if self.per_sample_step else self._eps_epoch) / self.max_iter
-        return {"eps": eps, "eps_step": step}
-
-    def _on_epoch_end(self, epoch: int, record: Dict[str, Any]) -> Dict[str, Any]:
-        out = super()._on_epoch_end(epoch, record)
-        counts = self._counts.tolist()
-        shrunk, enlarged = self._rule_counts.tolist()
-        self._counts.zero_()
-        self._rule_counts.zero_()
-        total = max(sum(counts), 1)
-        out.update(
-            eps_counts=counts,
-            eps_mean=sum(v * c for v, c in zip(self.eps_space, counts)) / total,
-            frac_shrunk=shrunk / total,
-            frac_enlarged=enlarged / total,
-        )
-        return out
-
-
-class _ECASPGD(AdversarialTrainerECAS, AdversarialTrainerPGD):
-    pass
-
-
-class _ECASTRADES(AdversarialTrainerECAS, AdversarialTrainerTRADES):
-    pass
-
-
-class _ECASAWP(AdversarialTrainerECAS, AdversarialTrainerAWP):
-    pass
-
-
-AdversarialTrainerECAS.bases = {"pgd": _ECASPGD, "trades": _ECASTRADES, "awp": _ECASAWP}
-
-
-def plot_eps_distribution(history, path: Optional[str] = None):
-    """Share of samples at each epsilon of the space, per epoch (the paper's Figure 2), from an ECAS history."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    space = history.config["eps_space"]
-    counts = np.array(history["eps_counts"], dtype=float)
-    shares = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    bottom = np.zeros(len(shares))
-    colors = plt.cm.viridis(np.linspace(0, 1, len(space)))
-    for j, value in enumerate(space):
-        ax.bar(history["epoch"], shares[:, j], bottom=bottom, color=colors[j], label=f"{value * 255:.3g}/255")
-        bottom += shares[:, j]
-    ax.plot(history["epoch"], [(e - min(space)) / (max(space) - min(space) + 1e-12) for e in history["eps"]],
-            "k--", lw=1, label="cyclic eps (scaled)")
-    ax.set_xlabel("epoch (0-based)")
-    ax.set_ylabel("share of samples")
-    ax.set_title(f"{history.method}: per-sample epsilon per epoch")
-    ax.legend(fontsize=6, ncol=2, bbox_to_anchor=(1.01, 1), loc="upper left")
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return fig
+        return {**super()._config(), "base": self.base, "label_smoothing": self.label_smoothing}

@@ -6,50 +6,33 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from art_accel.schedules import AccuracyCriterion, EveryD, MPlusCriterion, Schedule
-from art_accel.trainers.baselines import (
-    AdversarialTrainerFree,
-    AdversarialTrainerMART,
-    AdversarialTrainerPGD,
-    AdversarialTrainerTRADES,
-)
-from art_accel.trainers.compose import ComposedByBase
+from art_accel.schedules import AccuracyCriterion, EveryD, KSchedule, MPlusCriterion
+from art_accel.trainers.base import AdversarialTrainerBase, with_common_parameters
+from art_accel.trainers.bases import FreeReplay, make_base
 from art_accel.validation import check_choice, check_int, check_number
 
 PAPER_LINK = "https://arxiv.org/abs/2103.03076"
 
 
-class ScheduledK:
+class MPlusSteps(KSchedule):
     """
-    Mixin for trainers whose ``k`` (attack steps, or replays after the first) follows a :class:`Schedule`:
-    set at each epoch start, shown the finished epoch's record (e.g. ``grad_magnitude`` for M+).
+    The M+ criterion as a schedule part: ``k`` (attack steps, or replays after the first) from
+    :class:`~art_accel.schedules.MPlusCriterion`, driven by the gradient magnitude ``l_X`` of each batch's
+    weight update (zero extra passes). Compose it with any base by ``schedule=MPlusSteps()``.
+
+    :param gamma: Relax factor (default 1.01, the paper's).
+    :param max_k: Cap on ``k`` (default 10).
     """
 
-    k_schedule: Schedule
+    def __init__(self, gamma: float = 1.01, max_k: int = 10):
+        super().__init__(MPlusCriterion(gamma, check_int(max_k, "max_k", low=1)), track_grad_magnitude=True)
+        self.key = "mplus"
 
-    def _on_fit_start(self, n_samples):
-        self.k_schedule.reset()
-        super()._on_fit_start(n_samples)
-
-    def _method_state(self) -> Dict[str, Any]:
-        return {**super()._method_state(), "k_schedule": dict(vars(self.k_schedule))}
-
-    def _load_method_state(self, state: Dict[str, Any]) -> None:
-        super()._load_method_state(state)
-        vars(self.k_schedule).update(state["k_schedule"])
-
-    def _on_epoch_start(self, epoch: int) -> Dict[str, Any]:
-        self._apply_k(int(self.k_schedule.value(epoch)))
-        return super()._on_epoch_start(epoch)
-
-    def _on_epoch_end(self, epoch: int, record: Dict[str, Any]) -> Dict[str, Any]:
-        out = super()._on_epoch_end(epoch, record)
-        self.k_schedule.observe(epoch, {**record, **out})
-        out.update(self.k_schedule.describe())
-        return out
+    def config(self) -> Dict[str, Any]:
+        return {"gamma": self.schedule.gamma, "max_k": self.schedule.max_k}
 
 
-class AdversarialTrainerDEAT(ScheduledK, AdversarialTrainerFree):
+class AdversarialTrainerDEAT(AdversarialTrainerBase):
     """
     DEAT (Algorithm 2): Free-style batch replay where each batch starts from a fresh uniform perturbation and
     is replayed ``k + 1`` times (each replay: 1 forward, 1 backward giving weight and input gradients, an
@@ -74,105 +57,80 @@ class AdversarialTrainerDEAT(ScheduledK, AdversarialTrainerFree):
     :param d: Epochs per extra replay for ``"every_d"`` (default 3).
     :param accuracy_threshold: Training accuracy that adds a replay for ``"accuracy"`` (default 0.4).
     :param max_k: Cap on ``k`` (default 7: at most 8 replays, the authors' cap).
-    :param kwargs: ``nb_epochs``, ``batch_size``, ``verbose``.
+    :param attack_mode: ``"train"`` (default: the replays are updates).
+    :param kwargs: The common parameters of :class:`AdversarialTrainerBase` (``schedule`` excepted: the
+                   criterion is the schedule).
     """
 
     method_name = "deat"
     progress_keys = ("loss", "accuracy", "k")
-    carry_delta = False
 
+    @with_common_parameters
     def __init__(self, classifier, eps: float, eps_step: Optional[float] = None, criterion: str = "mplus",
-                 gamma: float = 1.01, d: int = 3, accuracy_threshold: float = 0.4, max_k: int = 7, **kwargs):
+                 gamma: float = 1.01, d: int = 3, accuracy_threshold: float = 0.4, max_k: int = 7,
+                 attack_mode: str = "train", **kwargs):
         eps = check_number(eps, "eps", low=0.0)
         self.criterion = check_choice(criterion, "criterion", ("mplus", "every_d", "accuracy"))
         max_k = check_int(max_k, "max_k", low=1)
         if criterion == "mplus":
-            self.k_schedule = MPlusCriterion(gamma, max_k)
+            steps = MPlusSteps(gamma, max_k)
         elif criterion == "every_d":
-            self.k_schedule = EveryD(d, max_k)
+            steps = KSchedule(EveryD(d, max_k), track_grad_magnitude=True)
         else:
-            self.k_schedule = AccuracyCriterion(accuracy_threshold, max_k)
-        super().__init__(classifier, eps, 1.25 * eps if eps_step is None else eps_step, nb_replays=1, **kwargs)
-        self.track_grad_magnitude = True
+            steps = KSchedule(AccuracyCriterion(accuracy_threshold, max_k), track_grad_magnitude=True)
         self.max_k, self.gamma, self.d, self.accuracy_threshold = max_k, gamma, d, accuracy_threshold
+        super().__init__(classifier, eps, 1.25 * eps if eps_step is None else eps_step, 0, 0,
+                         attack_mode=attack_mode, base=FreeReplay(1, carry_delta=False), parts=[steps], **kwargs)
 
     def _config(self) -> Dict[str, Any]:
         return {**super()._config(), "criterion": self.criterion, "max_k": self.max_k, "gamma": self.gamma,
                 "d": self.d, "accuracy_threshold": self.accuracy_threshold}
 
 
-class AdversarialTrainerMPlus(ComposedByBase, ScheduledK):
+class AdversarialTrainerMPlus(AdversarialTrainerBase):
     """
-    The M+ criterion (Algorithm 1) around a base method: ``k`` = 0 in the first epoch (the base trains on a
-    random start with no attack step), 1 after it; the threshold is set to ``gamma * l_X`` after the second
-    epoch and, whenever a later epoch's ``l_X`` exceeds it, raised to ``gamma * l_X`` together with ``k``.
-    ``l_X`` comes from the backward pass of each batch's weight update (zero extra passes).
+    The M+ criterion (Algorithm 1) around a base: ``k`` = 0 in the first epoch (the base trains on a random
+    start with no attack step), 1 after it; the threshold is set to ``gamma * l_X`` after the second epoch
+    and, whenever a later epoch's ``l_X`` exceeds it, raised to ``gamma * l_X`` together with ``k``. ``l_X``
+    comes from the backward pass of each batch's weight update (zero extra passes).
 
     Bases: ``"pgd"`` (M+PGD, ``k`` = PGD steps), ``"free"`` (M+DEAT, ``k`` = replays after the first: the
     same as ``AdversarialTrainerDEAT(criterion="mplus")``), ``"trades"`` (M+TRADES), ``"mart"`` (M+MART).
-    ``AdversarialTrainerMPlus(...)`` returns an instance of the composed class, which is also an instance of
-    the base's trainer class.
+    The criterion on other trainers: ``schedule=MPlusSteps()`` (see "Composing methods").
 
     | Paper link: https://arxiv.org/abs/2103.03076
 
     :param classifier: An ART ``PyTorchClassifier`` with an optimizer.
     :param eps: Maximum L-inf perturbation.
-    :param eps_step: Attack step (default: the base's; ``eps / 4`` for PGD/TRADES/MART, ``1.25 eps`` for free).
-    :param base: ``"pgd"``, ``"free"``, ``"trades"`` or ``"mart"``.
+    :param eps_step: Attack step (default ``eps / 4`` for PGD/TRADES/MART, ``1.25 eps`` for free).
+    :param base: ``"pgd"`` (default), ``"free"``, ``"trades"`` or ``"mart"``.
     :param gamma: Relax factor (default 1.01, the paper's).
     :param max_k: Cap on ``k`` (default 10; 7 for ``"free"``).
-    :param kwargs: The base's own parameters (``beta`` for TRADES/MART) and ``nb_epochs``, ``batch_size``,
-                   ``attack_mode``, ``verbose``.
+    :param beta: TRADES' / MART's ``beta`` (default 6.0).
+    :param num_random_init: Uniform random start (1) or the clean input (0) for the PGD/MART attack (default
+                            1; TRADES starts at ``x + 0.001 N(0, 1)`` and DEAT uniformly whatever this is).
+    :param attack_mode: Model mode during the attack (default ``"eval"``; ``"train"`` for free).
+    :param kwargs: The common parameters of :class:`AdversarialTrainerBase` (``schedule`` excepted).
     """
 
     method_name = "mplus"
     progress_keys = ("loss", "accuracy", "k")
+    argument_hints = {"max_iter": "max_iter is set by the M+ criterion; use max_k to cap it"}
 
-
+    @with_common_parameters
     def __init__(self, classifier, eps: float, eps_step: Optional[float] = None, base: str = "pgd",
-                 gamma: float = 1.01, max_k: Optional[int] = None, **kwargs):
-        max_k = check_int(10 if max_k is None else max_k, "max_k", low=1)
-        self.k_schedule = MPlusCriterion(gamma, max_k)
-        self.base, self.max_k, self.gamma = base, max_k, self.k_schedule.gamma
-        if eps_step is not None:
-            kwargs["eps_step"] = eps_step
-        if "max_iter" in kwargs:
-            raise TypeError("max_iter is set by the M+ criterion; use max_k to cap it")
-        super().__init__(classifier, eps, **kwargs)
-        self.track_grad_magnitude = True
+                 gamma: float = 1.01, max_k: Optional[int] = None, beta: float = 6.0,
+                 num_random_init: Optional[int] = None, attack_mode: Optional[str] = None, **kwargs):
+        eps = check_number(eps, "eps", low=0.0)
+        base = check_choice(base, "base", ("pgd", "free", "trades", "mart"))
+        free = base == "free"
+        max_k = check_int((7 if free else 10) if max_k is None else max_k, "max_k", low=1)
+        steps = MPlusSteps(gamma, max_k)
+        part = FreeReplay(1, carry_delta=False) if free else make_base(base, beta)
+        default_step = 1.25 * eps if free else eps / 4
+        self.base, self.max_k, self.gamma = base, max_k, steps.schedule.gamma
         self.method_name = f"mplus-{base}"
-
-    def _config(self) -> Dict[str, Any]:
-        return {**super()._config(), "base": self.base, "gamma": self.gamma, "max_k": self.max_k}
-
-
-class _MPlusPGD(AdversarialTrainerMPlus, AdversarialTrainerPGD):
-    pass
-
-
-class _MPlusTRADES(AdversarialTrainerMPlus, AdversarialTrainerTRADES):
-    pass
-
-
-class _MPlusMART(AdversarialTrainerMPlus, AdversarialTrainerMART):
-    pass
-
-
-class _MPlusDEAT(AdversarialTrainerMPlus, AdversarialTrainerDEAT):
-    def __init__(self, classifier, eps: float, eps_step: Optional[float] = None, base: str = "free",
-                 gamma: float = 1.01, max_k: Optional[int] = None, **kwargs):
-        max_k = check_int(7 if max_k is None else max_k, "max_k", low=1)
-        AdversarialTrainerDEAT.__init__(self, classifier, eps, eps_step, criterion="mplus", gamma=gamma,
-                                        max_k=max_k, **kwargs)
-        self.base, self.max_k, self.gamma = base, max_k, self.k_schedule.gamma
-        self.method_name = "mplus-free"
-
-
-AdversarialTrainerMPlus.bases = {"pgd": _MPlusPGD, "free": _MPlusDEAT, "trades": _MPlusTRADES, "mart": _MPlusMART}
-
-
-def plot_k_and_magnitude(history, path: Optional[str] = None):
-    """``k`` and the gradient magnitude ``l_X`` (with the M+ threshold when present) per epoch: the paper's
-    Figure 6, from an M+ or DEAT history."""
-    keys = ["k", ("grad_magnitude", "threshold") if "threshold" in history.keys() else "grad_magnitude"]
-    return history.plot(keys, path=path, title=f"{history.method}: k and gradient magnitude per epoch")
+        init = (0 if base in ("free", "trades") else 1) if num_random_init is None else num_random_init
+        super().__init__(classifier, eps, default_step if eps_step is None else eps_step, 0, init,
+                         attack_mode=("train" if free else "eval") if attack_mode is None else attack_mode,
+                         base=part, parts=[steps], **kwargs)

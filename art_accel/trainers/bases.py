@@ -1,0 +1,226 @@
+"""
+The base parts: how the adversarial batch is built and what the update trains on. A trainer has exactly
+one; ``base="trades"`` on a public class selects one of these, never a class.
+
+- :class:`PGDAT`: PGD (or FGSM, ``max_iter=1``) with cross-entropy, one update on the adversarial batch;
+- :class:`TRADES`: KL attack from ``x + 0.001 N(0, 1)``, update on ``CE(f(x), y) + beta KL``;
+- :class:`MART`: cross-entropy attack, MART's boosted CE plus misclassification-weighted KL;
+- :class:`FreeReplay`: Free / DEAT batch replay, the attack fused into the updates;
+- AWP (:class:`art_accel.trainers.awp.WeightPerturbation`) wraps one of the first three.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import torch
+import torch.nn.functional as F
+
+from art_accel.attacks import project, uniform_delta
+from art_accel.parts import Part
+from art_accel.validation import check_choice, check_int, check_number
+
+
+class BasePart(Part):
+    """
+    A base: ``adversarial(batch) -> x_adv`` then ``update(batch, x_adv) -> StepOutput``. ``k`` is the number of
+    attack steps (the trainer's ``max_iter``).
+    """
+
+    stage = "base"
+    key = "base"
+    #: Name used in ``base=`` and in the method name.
+    name = "pgd"
+    #: False for bases whose attack is fused into the update (no separate adversarial batch).
+    separable = True
+
+    def apply_k(self, k: int) -> None:
+        """Set the attack strength ``k`` (used by schedules)."""
+        t = self.trainer
+        t.max_iter = t.attack.max_iter = int(k)
+
+    def apply_step(self, step: float) -> None:
+        """Set the attack step size (used by schedules)."""
+        t = self.trainer
+        t.eps_step = t.attack.eps_step = float(step)
+
+    def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
+        t = self.trainer
+        record.update(k=t.max_iter, eps=t.eps, eps_step=t.eps_step)
+
+    def adversarial(self, batch) -> torch.Tensor:
+        return self.trainer.attack_batch(batch).x_adv
+
+    def update(self, batch, x_adv: torch.Tensor):
+        return self.trainer._update(x_adv, batch.y)
+
+    def proxy_loss(self, batch, x_adv: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+        """The training loss through another copy of the model (AWP's proxy), counted as attack passes."""
+        return F.cross_entropy(self.trainer.network.logits(x_adv, "attack", model=model), batch.y)
+
+    def train_batch(self, batch):
+        return self.update(batch, self.adversarial(batch))
+
+
+class PGDAT(BasePart):
+    """PGD adversarial training (Madry et al.): attack with cross-entropy, one update on the result."""
+
+
+def kl_sum(logits_adv: torch.Tensor, probs_clean: torch.Tensor) -> torch.Tensor:
+    """Summed KL(p_clean || p_adv), TRADES' inner objective (``probs_clean`` passed in place of labels)."""
+    return F.kl_div(F.log_softmax(logits_adv, dim=1), probs_clean, reduction="sum")
+
+
+class TRADES(BasePart):
+    """
+    TRADES (Zhang et al.): the attack maximises KL(f(x) || f(x')) from ``x + 0.001 N(0, 1)``; the update
+    minimises ``CE(f(x), y) + beta KL(f(x) || f(x'))``. One clean forward without gradient gives the attack's
+    target (and ECAS' entropies); the update back-propagates through the clean and the adversarial forward.
+
+    :param beta: Weight of the robustness term (default 6.0, the authors').
+    """
+
+    name = "trades"
+
+    def __init__(self, beta: float = 6.0):
+        self.beta = check_number(beta, "beta", low=0.0)
+
+    def config(self) -> Dict[str, Any]:
+        return {"beta": self.beta}
+
+    def clean_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """Softmax on the clean batch (one forward, no backward)."""
+        t = self.trainer
+        with t.attack.mode(), torch.no_grad():
+            return F.softmax(t.network.logits(x, "attack"), dim=1)
+
+    def adversarial(self, batch) -> torch.Tensor:
+        p_clean = self.clean_probs(batch.x)
+        return self.trainer.attack_batch(batch, target=p_clean, clean_probs=p_clean, loss_fn=kl_sum,
+                                         start=lambda x: 0.001 * torch.randn_like(x)).x_adv
+
+    def loss(self, logits: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        robust = kl_sum(logits_adv, F.softmax(logits, dim=1)) / logits.shape[0]
+        return F.cross_entropy(logits, y) + self.beta * robust
+
+    def update(self, batch, x_adv: torch.Tensor):
+        return self.trainer._update_pair(batch.x, x_adv, batch.y, self.loss)
+
+    def proxy_loss(self, batch, x_adv, model):
+        net = self.trainer.network
+        return self.loss(net.logits(batch.x, "attack", model=model), net.logits(x_adv, "attack", model=model),
+                         batch.y)
+
+
+def mart_loss(logits: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor, beta: float) -> torch.Tensor:
+    """MART's boosted CE on the adversarial input plus ``beta`` times the misclassification-weighted KL."""
+    probs_adv = F.softmax(logits_adv, dim=1)
+    top2 = probs_adv.topk(2, dim=1).indices
+    other = torch.where(top2[:, 0] == y, top2[:, 1], top2[:, 0])
+    boosted = F.cross_entropy(logits_adv, y) + F.nll_loss(torch.log(1.0001 - probs_adv + 1e-12), other)
+    probs = F.softmax(logits, dim=1)
+    true_prob = probs.gather(1, y[:, None]).squeeze(1)
+    kl = F.kl_div(torch.log(probs_adv + 1e-12), probs, reduction="none").sum(1)
+    return boosted + beta * (kl * (1.0000001 - true_prob)).mean()
+
+
+class MART(BasePart):
+    """
+    MART (Wang et al.): cross-entropy PGD builds the adversarial batch; the update minimises the boosted
+    cross-entropy on it plus ``beta`` times a KL term weighted by the clean misclassification probability.
+
+    :param beta: Weight of the KL term (default 6.0, the authors').
+    """
+
+    name = "mart"
+
+    def __init__(self, beta: float = 6.0):
+        self.beta = check_number(beta, "beta", low=0.0)
+
+    def config(self) -> Dict[str, Any]:
+        return {"beta": self.beta}
+
+    def loss(self, logits, logits_adv, y):
+        return mart_loss(logits, logits_adv, y, self.beta)
+
+    def update(self, batch, x_adv):
+        return self.trainer._update_pair(batch.x, x_adv, batch.y, self.loss)
+
+    def proxy_loss(self, batch, x_adv, model):
+        net = self.trainer.network
+        return self.loss(net.logits(batch.x, "attack", model=model), net.logits(x_adv, "attack", model=model),
+                         batch.y)
+
+
+class FreeReplay(BasePart):
+    """
+    Free adversarial training's batch replay (Shafahi et al.): each batch is replayed ``nb_replays`` times;
+    each replay is one forward and one backward giving the weight gradient (optimizer step) and the input
+    gradient (``delta += eps_step * sign(grad)``, projected). ``carry_delta=True`` (Free) carries the
+    perturbation to the next batch; False (DEAT) starts each batch from fresh uniform noise. ``k`` counts the
+    replays after the first.
+
+    :param nb_replays: Replays per batch ``m``.
+    :param carry_delta: Carry the perturbation over batches.
+    """
+
+    name = "free"
+    separable = False
+
+    def __init__(self, nb_replays: int = 4, carry_delta: bool = True):
+        self.nb_replays = check_int(nb_replays, "nb_replays", low=1)
+        self.carry_delta = bool(carry_delta)
+        self._delta: Optional[torch.Tensor] = None
+
+    def apply_k(self, k: int) -> None:
+        self.nb_replays = int(k) + 1
+
+    def config(self) -> Dict[str, Any]:
+        return {"nb_replays": self.nb_replays}
+
+    def on_fit_start(self, n_samples):
+        self._delta = None
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"delta": self._delta}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self._delta = state["delta"]
+
+    def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
+        t = self.trainer
+        record.update(k=self.nb_replays - 1, replays=self.nb_replays, eps=t.eps, eps_step=t.eps_step)
+
+    def _start_delta(self, x: torch.Tensor) -> torch.Tensor:
+        if self.carry_delta:
+            if self._delta is None or self._delta.shape[1:] != x.shape[1:] or self._delta.shape[0] < x.shape[0]:
+                self._delta = torch.zeros_like(x)
+            return self._delta[: x.shape[0]]
+        return uniform_delta(x, self.trainer.eps)
+
+    def train_batch(self, batch):
+        t = self.trainer
+        clip, eps = t.network.clip_values, t.eps
+        x, y = batch.x, batch.y
+        x_in = project(x + self._start_delta(x), x, eps, clip)
+        out = None
+        for _ in range(self.nb_replays):
+            out = t._update(x_in, y, input_grad=True)
+            x_in = project(x_in + t.eps_step * out.input_grad.sign(), x, eps, clip)
+        if self.carry_delta:
+            self._delta[: x.shape[0]] = x_in - x
+        return out
+
+    def adversarial(self, batch):
+        raise ValueError("base: Free's attack is fused into its updates; it has no separate adversarial batch")
+
+
+#: ``base=`` names of the separable bases.
+SEPARABLE = {"pgd": PGDAT, "trades": TRADES, "mart": MART}
+
+
+def make_base(name: str, beta: float = 6.0, choices=("pgd", "trades", "mart")) -> BasePart:
+    """The base part called ``name`` (``beta`` for TRADES and MART)."""
+    check_choice(name, "base", choices)
+    if name == "pgd":
+        return PGDAT()
+    return SEPARABLE[name](beta)
