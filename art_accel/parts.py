@@ -41,7 +41,7 @@ CATALOGUE = {
     "EntropyEps": "art_accel.trainers.ecas",
     "AdaptiveStep": "art_accel.trainers.atas",
     "NaturalEpochs": "art_accel.trainers.gaat",
-    "TaylorResidual": "art_accel.trainers.gaat",
+    "TaylorStep": "art_accel.trainers.gaat",
 }
 
 __all__ = ["Part", "STAGES", "CATALOGUE", *CATALOGUE]
@@ -73,6 +73,8 @@ class Part:
 
     def bind(self, trainer: "AdversarialTrainerBase") -> None:
         """Attach to ``trainer`` (called once, when the trainer is assembled)."""
+        if getattr(self, "trainer", None) not in (None, trainer):
+            raise ValueError(f"{type(self).__name__} already belongs to another trainer: create one per trainer")
         self.trainer = trainer
 
     def check(self, trainer: "AdversarialTrainerBase") -> None:

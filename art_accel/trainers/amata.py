@@ -16,7 +16,7 @@ from art_accel.attacks import OnDevicePGD, uniform_delta
 from art_accel.parts import Part
 from art_accel.schedules import LinearAnneal
 from art_accel.trainers.base import AdversarialTrainerBase, with_common_parameters
-from art_accel.trainers.bases import FreeReplay, make_base
+from art_accel.trainers.bases import FreeReplay, batch_buffer, make_base
 from art_accel.validation import check_choice, check_int, check_number
 
 #: Per base: default (K_min, K_max) and tau as a multiple of eps. TRADES and MART take PGD's (their step
@@ -113,8 +113,7 @@ class WeakFixedStart(Part):
         if not self._weak:
             return {}
         x = batch.x
-        if self._fixed is None or self._fixed.shape[1:] != x.shape[1:] or self._fixed.shape[0] < x.shape[0]:
-            self._fixed = uniform_delta(x, self.trainer.eps)
+        self._fixed = batch_buffer(self._fixed, x, lambda like: uniform_delta(like, self.trainer.eps))
         return {"delta_init": self._fixed[: x.shape[0]]}
 
 

@@ -11,7 +11,7 @@ from typing import Any, Dict, Optional
 import torch
 
 from art_accel.trainers.base import AdversarialTrainerBase, with_common_parameters
-from art_accel.trainers.bases import BasePart, make_base
+from art_accel.trainers.bases import BasePart, FreeReplay, make_base
 from art_accel.validation import check_int, check_number
 
 
@@ -127,7 +127,8 @@ class AdversarialTrainerAWP(AdversarialTrainerBase):
                  gamma: float = 5e-3, proxy_lr: float = 0.01, warmup_epochs: int = 0, base: str = "pgd",
                  beta: float = 6.0, num_random_init: Optional[int] = None, **kwargs):
         eps = check_number(eps, "eps", low=0.0)
-        part = WeightPerturbation(make_base(base, beta), gamma, proxy_lr, warmup_epochs)
+        inner = FreeReplay() if base == "free" else make_base(base, beta)  # Free: WeightPerturbation says why not
+        part = WeightPerturbation(inner, gamma, proxy_lr, warmup_epochs)
         init = (0 if base == "trades" else 1) if num_random_init is None else num_random_init
         self.method_name = part.name
         super().__init__(classifier, eps, eps / 4 if eps_step is None else eps_step, max_iter, init, base=part,

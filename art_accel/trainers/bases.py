@@ -20,6 +20,14 @@ from art_accel.parts import Part
 from art_accel.validation import check_choice, check_int, check_number
 
 
+def batch_buffer(buffer: Optional[torch.Tensor], x: torch.Tensor, make) -> torch.Tensor:
+    """``buffer`` when it holds at least a batch shaped like ``x``, else ``make(x)`` (a perturbation kept over
+    batches: Free's carried delta, Amata+FGSM's fixed start)."""
+    if buffer is None or buffer.shape[1:] != x.shape[1:] or buffer.shape[0] < x.shape[0]:
+        return make(x)
+    return buffer
+
+
 class BasePart(Part):
     """
     A base: ``adversarial(batch) -> x_adv`` then ``update(batch, x_adv) -> StepOutput``. ``k`` is the number of
@@ -65,12 +73,38 @@ class PGDAT(BasePart):
     """PGD adversarial training (Madry et al.): attack with cross-entropy, one update on the result."""
 
 
+class PairLossBase(BasePart):
+    """
+    A base whose update trains on a loss of the clean and the adversarial logits (TRADES, MART): two
+    forwards, one backward through both. AWP's proxy evaluates the same loss.
+
+    :param beta: Weight of the robustness term.
+    """
+
+    def __init__(self, beta: float = 6.0):
+        self.beta = check_number(beta, "beta", low=0.0)
+
+    def config(self) -> Dict[str, Any]:
+        return {"beta": self.beta}
+
+    def loss(self, logits: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def update(self, batch, x_adv: torch.Tensor):
+        return self.trainer._update_pair(batch.x, x_adv, batch.y, self.loss)
+
+    def proxy_loss(self, batch, x_adv, model):
+        net = self.trainer.network
+        return self.loss(net.logits(batch.x, "attack", model=model), net.logits(x_adv, "attack", model=model),
+                         batch.y)
+
+
 def kl_sum(logits_adv: torch.Tensor, probs_clean: torch.Tensor) -> torch.Tensor:
     """Summed KL(p_clean || p_adv), TRADES' inner objective (``probs_clean`` passed in place of labels)."""
     return F.kl_div(F.log_softmax(logits_adv, dim=1), probs_clean, reduction="sum")
 
 
-class TRADES(BasePart):
+class TRADES(PairLossBase):
     """
     TRADES (Zhang et al.): the attack maximises KL(f(x) || f(x')) from ``x + 0.001 N(0, 1)``; the update
     minimises ``CE(f(x), y) + beta KL(f(x) || f(x'))``. One clean forward without gradient gives the attack's
@@ -80,12 +114,6 @@ class TRADES(BasePart):
     """
 
     name = "trades"
-
-    def __init__(self, beta: float = 6.0):
-        self.beta = check_number(beta, "beta", low=0.0)
-
-    def config(self) -> Dict[str, Any]:
-        return {"beta": self.beta}
 
     def clean_probs(self, x: torch.Tensor) -> torch.Tensor:
         """Softmax on the clean batch (one forward, no backward)."""
@@ -102,14 +130,6 @@ class TRADES(BasePart):
         robust = kl_sum(logits_adv, F.softmax(logits, dim=1)) / logits.shape[0]
         return F.cross_entropy(logits, y) + self.beta * robust
 
-    def update(self, batch, x_adv: torch.Tensor):
-        return self.trainer._update_pair(batch.x, x_adv, batch.y, self.loss)
-
-    def proxy_loss(self, batch, x_adv, model):
-        net = self.trainer.network
-        return self.loss(net.logits(batch.x, "attack", model=model), net.logits(x_adv, "attack", model=model),
-                         batch.y)
-
 
 def mart_loss(logits: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor, beta: float) -> torch.Tensor:
     """MART's boosted CE on the adversarial input plus ``beta`` times the misclassification-weighted KL."""
@@ -123,7 +143,7 @@ def mart_loss(logits: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor, b
     return boosted + beta * (kl * (1.0000001 - true_prob)).mean()
 
 
-class MART(BasePart):
+class MART(PairLossBase):
     """
     MART (Wang et al.): cross-entropy PGD builds the adversarial batch; the update minimises the boosted
     cross-entropy on it plus ``beta`` times a KL term weighted by the clean misclassification probability.
@@ -133,22 +153,8 @@ class MART(BasePart):
 
     name = "mart"
 
-    def __init__(self, beta: float = 6.0):
-        self.beta = check_number(beta, "beta", low=0.0)
-
-    def config(self) -> Dict[str, Any]:
-        return {"beta": self.beta}
-
     def loss(self, logits, logits_adv, y):
         return mart_loss(logits, logits_adv, y, self.beta)
-
-    def update(self, batch, x_adv):
-        return self.trainer._update_pair(batch.x, x_adv, batch.y, self.loss)
-
-    def proxy_loss(self, batch, x_adv, model):
-        net = self.trainer.network
-        return self.loss(net.logits(batch.x, "attack", model=model), net.logits(x_adv, "attack", model=model),
-                         batch.y)
 
 
 class FreeReplay(BasePart):
@@ -192,8 +198,7 @@ class FreeReplay(BasePart):
 
     def _start_delta(self, x: torch.Tensor) -> torch.Tensor:
         if self.carry_delta:
-            if self._delta is None or self._delta.shape[1:] != x.shape[1:] or self._delta.shape[0] < x.shape[0]:
-                self._delta = torch.zeros_like(x)
+            self._delta = batch_buffer(self._delta, x, torch.zeros_like)
             return self._delta[: x.shape[0]]
         return uniform_delta(x, self.trainer.eps)
 
