@@ -23,7 +23,7 @@ from art_accel.trainers import (
     AdversarialTrainerTRADES,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 
 def calibrate_entropy_thresholds(*args, **kwargs):

@@ -136,7 +136,7 @@ class MPlusCriterion(_Counter):
     The M+ criterion (Algorithm 1 of Wang et al.): k = 0 in the first epoch, k = 1 after it; after the second
     epoch the threshold is set to ``gamma * l_X``; after every later epoch, if ``l_X > threshold`` then
     ``threshold = gamma * l_X`` and k += 1 (the threshold changes only when k grows). k is capped at
-    ``max_k``; the threshold keeps following the rule at the cap.
+    ``max_k``; once k is at the cap the threshold is frozen, as in the authors' code.
 
     :param gamma: Relax factor (> 0; the paper uses 1.01, 1.1 trades robustness for speed, 1.0 under FAST).
     :param max_k: Cap on k.
@@ -162,7 +162,7 @@ class MPlusCriterion(_Counter):
             self._raise()
         elif epoch == 1:
             self.threshold = self.gamma * magnitude
-        elif self.threshold is not None and magnitude > self.threshold:
+        elif self.threshold is not None and magnitude > self.threshold and self.k < self.max_k:
             self.threshold = self.gamma * magnitude
             self._raise()
 

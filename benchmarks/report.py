@@ -78,6 +78,39 @@ def time_ratio(ra: List[dict], rb: List[dict]) -> float:
     return mean(ra, "train_seconds") / mean(rb, "train_seconds")
 
 
+#: Methods whose defaults changed in 0.2 (the fidelity fixes): their results from before (no ``art_accel``
+#: version recorded) describe the old code and are marked stale until rerun.
+STALE = {
+    "mplus-pgd": "M+PGD's step is now eps/k (floor eps/4), it was eps/4 at every k",
+    "amata": "Amata's PGD now starts at the clean input (Algorithm 1), it started uniformly in the ball",
+    "gaat": "GAAT's default total step is now 1.25 eps (the paper's), it was 2.5 eps",
+    "gaat-diag": "GAAT's default total step is now 1.25 eps (the paper's), it was 2.5 eps",
+    "dat-gaat": "GAAT's default total step is now 1.25 eps (the paper's), it was 2.5 eps",
+    "awp": "AWP's default gamma on PGD-AT is now 0.01 (the authors'), it was 5e-3",
+}
+#: Configurations whose ATAS rows ran with our eps-scaled steps, twice the paper's at 16/255.
+SCALED_ATAS = ("cifar10-subset-16", "cifar10-subset-16-long")
+
+
+def is_stale(rec: dict) -> bool:
+    """A result of a method whose defaults changed, produced before the change."""
+    return rec["method"] in STALE and "art_accel" not in rec
+
+
+def stale_note(cfg_name: str, methods: Dict[str, List[dict]]) -> List[str]:
+    """The footnote naming the stale rows and why."""
+    stale = [m for m in methods if any(is_stale(r) for r in methods[m])]
+    notes = [f"{m}: {STALE[m]}" for m in stale]
+    if cfg_name in SCALED_ATAS and "atas" in methods and "art_accel" not in methods["atas"][0]:
+        stale.append("atas")
+        notes.append("atas: ran with the eps-scaled steps (max 32/255, clamp [8, 28]/255), twice the paper's "
+                     "16/255 and [4, 14]/255 at this eps; the catastrophic-overfitting comparison must use "
+                     "step_bounds='authors'")
+    if not stale:
+        return []
+    return ["", "STALE (marked †, to be rerun on the current code): " + "; ".join(notes) + "."]
+
+
 def table(cfg_name: str, methods: Dict[str, List[dict]]) -> List[str]:
     cfg = CONFIGS[cfg_name]
     order = [m for m in cfg.methods if m in methods] + sorted(set(methods) - set(cfg.methods))
@@ -97,12 +130,16 @@ def table(cfg_name: str, methods: Dict[str, List[dict]]) -> List[str]:
         ttt_s = "n/a (ART)" if not ttt else (f"{statistics.fmean(reached):.0f} ({len(reached)}/{len(ttt)})"
                                             if reached else f"not reached (0/{len(ttt)})")
         name = f"**{m}**" if m in cfg.headline else m
+        stale = any(is_stale(r) for r in methods[m]) or (
+            m == "atas" and cfg_name in SCALED_ATAS and "art_accel" not in methods[m][0])
+        name += " †" if stale else ""
         lines.append(
             f"| {name} | {seeds} | {fmt(recs, 'train_seconds', digits=0)} "
             f"| {fmt(recs, 'backward_passes', digits=0)} | {fmt(recs, 'time_per_backward_pass', 1000, 1, False)} "
             f"| {fmt(recs, 'clean', 100)} "
             f"| {fmt(recs, 'pgd20', 100)} | {fmt(recs, 'cw20', 100)} | {fmt(recs, 'autoattack', 100)} | {ttt_s} |"
         )
+    lines += stale_note(cfg_name, methods)
     failed = [f"{m} seed {r['seed']} (clean {100 * r['evaluation']['clean']:.1f}%)" for m in order
               for r in methods[m] if not did_train(r)]
     if failed:
@@ -365,7 +402,8 @@ def write_report(results_dir: str, out_dir: str) -> str:
               "seeds). Differences are in percentage points of "
               "accuracy. At this scale (a few epochs, constant learning rate, 1-3 seeds, AutoAttack on 50-100 "
               "images) single-run differences of several points are within run-to-run noise, and the PGD "
-              "baselines are not trained to convergence: read a 'reproduced' as 'not contradicted here'.", ""]
+              "baselines are not trained to convergence: read a 'reproduced' as 'not contradicted here'. "
+              "Claims on rows marked † describe the code before the 0.2 fidelity fixes.", ""]
     lines += claims(data)
     lines += versus_art(data)
     path = os.path.join(out_dir, "results.md")

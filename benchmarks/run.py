@@ -20,6 +20,7 @@ from common import load_cifar_subset, load_mnist, machine_info, one_hot
 from configs import CONFIGS, METHODS, Config, method_spec
 from tqdm.auto import tqdm
 
+import art_accel
 from art_accel.data import load_mnist5k
 from art_accel.evaluation import evaluate_robustness
 from art_accel.models import PreActResNet18, mnist_cnn
@@ -161,7 +162,8 @@ def run_one(cfg: Config, method: str, seed: int, data, path: str) -> Dict[str, A
     record = {
         "config": cfg.name, "method": method, "seed": seed, "impl": name, "kwargs": kwargs,
         "eps": cfg.eps, "epochs": cfg.epochs, "n_train": int(len(data.y_train)), "n_eval": n_eval,
-        "n_autoattack": cfg.n_autoattack, "machine": machine_info(), **out, "evaluation": results,
+        "n_autoattack": cfg.n_autoattack, "machine": machine_info(), "art_accel": art_accel.__version__, **out,
+        "evaluation": results,
         "time_per_backward_pass": out["train_seconds"] / max(out["backward_passes"], 1),
         "time_to_target": time_to_target(out["history"], cfg.target),
     }

@@ -76,8 +76,8 @@ def test_exact_passes(data, kwargs, fwd, bwd):
 def test_refresh_every_step_equals_pgd(data):
     from art_accel.attacks import OnDevicePGD
 
-    t = AdversarialTrainerGAAT(make_classifier(), eps=EPS, max_iter=4, refresh_every=1, num_random_init=0,
-                               verbose=False)
+    t = AdversarialTrainerGAAT(make_classifier(), eps=EPS, eps_step=EPS / 4, max_iter=4, refresh_every=1,
+                               num_random_init=0, verbose=False)
     x, y = torch.from_numpy(data[0]), torch.from_numpy(data[1])
     ours = t.attack.perturb(x, y).x_adv
     pgd = OnDevicePGD(t.network, EPS, EPS / 4, 4).perturb(x, y).x_adv

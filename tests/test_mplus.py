@@ -27,7 +27,7 @@ def test_mplus_criterion_on_scripted_magnitudes():
     assert thresholds[1:4] == pytest.approx([10.1, 10.1, 10.302])
     assert thresholds[4] == pytest.approx(10.302)  # unchanged: k did not grow
     assert thresholds[5] == pytest.approx(10.504)
-    assert thresholds[6] == pytest.approx(10.706)  # k capped at 3, the threshold follows the rule
+    assert ks[7] == 3 and thresholds[6:] == pytest.approx([10.504, 10.504])  # k at the cap: frozen (authors)
     crit.reset()
     assert crit.value(0) == 0 and crit.threshold is None
 

@@ -127,7 +127,7 @@ class AdversarialTrainerAmata(AdversarialTrainerBase):
 
     Bases (the paper's Amata+, and two compositions no paper ran):
 
-    - ``"pgd"`` (default): ``K_t`` PGD steps from a random start; defaults ``K_min = 2``, ``K_max = 10``,
+    - ``"pgd"`` (default): ``K_t`` PGD steps from the clean input (Algorithm 1); defaults ``K_min = 2``, ``K_max = 10``,
       ``tau = 2.5 eps`` (20/255 at 8/255). ``K_t + 1`` backward passes per batch.
     - ``"free"``: Free's replay count ``m`` anneals (default 2 -> 4) and its step ``tau / m`` shrinks with it
       (default ``tau = 4 eps``: step ``2 eps`` -> ``eps``). ``m`` backward passes per batch.
@@ -147,8 +147,8 @@ class AdversarialTrainerAmata(AdversarialTrainerBase):
     :param rounding: How ``K_t`` is rounded: ``"round"`` (default), ``"floor"`` or ``"ceil"``.
     :param weak_fraction: For ``"fgsm"``: fraction of the epochs with the weak fixed start (default 0.5).
     :param beta: TRADES' / MART's ``beta`` (default 6.0).
-    :param num_random_init: Uniform random start (1, default for PGD and MART) or the clean input (0) for the
-                            PGD/MART attack.
+    :param num_random_init: 0 (default) starts the PGD/MART attack at the clean input, as the paper's
+                            Algorithm 1 and eq. 14; 1 uniformly in the ball. TRADES keeps its own start.
     :param attack_mode: Model mode during the attack (default ``"eval"``; ``"train"`` for free).
     :param kwargs: The common parameters of :class:`AdversarialTrainerBase` (``schedule`` excepted).
     """
@@ -184,7 +184,7 @@ class AdversarialTrainerAmata(AdversarialTrainerBase):
             part = FreeReplay(anneal.k_min, carry_delta=True)
         else:
             part = make_base(base, beta)
-        init = (0 if base in ("free", "trades") else 1) if num_random_init is None else num_random_init
+        init = 0 if num_random_init is None else num_random_init  # Algorithm 1 starts PGD at the clean input
         super().__init__(classifier, eps, anneal.tau / anneal.k_min, 0 if base == "free" else anneal.k_min, init,
                          attack_mode=mode, base=part, parts=[anneal], **kwargs)
 

@@ -207,9 +207,12 @@ class AdversarialTrainerATAS(AdversarialTrainerBase):
     :param beta: Momentum of the squared gradient norm (default 0.5).
     :param c: Per-sample offset of the step denominator (default 1.28 = 0.01 x 128).
     :param max_step: ``gamma / c``, the step as ``v -> 0`` (default ``2 eps``: the authors' 16/255 at 8/255,
-                     scaled with eps where their code hard-codes it).
-    :param min_step: Lower clamp of the step (default ``eps / 2``: 4/255 at 8/255, the authors' code).
-    :param step_cap: Upper clamp of the step (default ``1.75 eps``: 14/255 at 8/255, the authors' code).
+                     scaled with eps where their code hard-codes it; 16/255 with ``step_bounds="authors"``).
+    :param min_step: Lower clamp of the step (default ``eps / 2``: 4/255 at 8/255; 4/255 with ``"authors"``).
+    :param step_cap: Upper clamp of the step (default ``1.75 eps``: 14/255 at 8/255; 14/255 with ``"authors"``).
+    :param step_bounds: Defaults of the three above: ``"scaled"`` (default: proportional to eps, so that MNIST's
+                        0.3 gets steps that can reach the ball) or ``"authors"`` (16/255, 4/255 and 14/255 at
+                        every eps, as the authors' scripts at 8, 12 and 16/255; images in [0, 1]).
     :param warmup_epochs: Epochs with the constant step ``eps`` and no update of v (default 5).
     :param reset_every: Reset the stored perturbations to uniform noise every this many epochs (default 10).
     :param init: ``"previous"`` (ATTA initialisation, the paper) or ``"random"`` (FGSM-RS + adaptive step).
@@ -228,15 +231,17 @@ class AdversarialTrainerATAS(AdversarialTrainerBase):
     def __init__(self, classifier, eps: float, beta: float = 0.5, c: float = 0.01 * PAPER_BATCH_SIZE,
                  max_step: Optional[float] = None, min_step: Optional[float] = None,
                  step_cap: Optional[float] = None, warmup_epochs: int = 5, reset_every: int = 10,
-                 init: str = "previous", delta_resolution: Optional[Tuple[int, int]] = None, **kwargs):
+                 init: str = "previous", delta_resolution: Optional[Tuple[int, int]] = None,
+                 step_bounds: str = "scaled", **kwargs):
         eps = check_number(eps, "eps", low=0.0, low_open=True)
         beta = check_number(beta, "beta", low=0.0, high=1.0)
         if beta == 1.0:
             raise ValueError("beta must be < 1 (beta = 1 never updates v)")
         c = check_number(c, "c", low=0.0, low_open=True)
-        max_step = check_number(2 * eps if max_step is None else max_step, "max_step", low=0.0, low_open=True)
-        min_step = check_number(eps / 2 if min_step is None else min_step, "min_step", low=0.0)
-        step_cap = check_number(1.75 * eps if step_cap is None else step_cap, "step_cap", low=0.0, low_open=True)
+        ref = eps if check_choice(step_bounds, "step_bounds", ("scaled", "authors")) == "scaled" else 8 / 255
+        max_step = check_number(2 * ref if max_step is None else max_step, "max_step", low=0.0, low_open=True)
+        min_step = check_number(ref / 2 if min_step is None else min_step, "min_step", low=0.0)
+        step_cap = check_number(1.75 * ref if step_cap is None else step_cap, "step_cap", low=0.0, low_open=True)
         if min_step > step_cap:
             raise ValueError(f"min_step ({min_step}) must be <= step_cap ({step_cap})")
         part = AdaptiveStep(beta, c, max_step, min_step, step_cap, check_int(warmup_epochs, "warmup_epochs", low=0),

@@ -14,6 +14,9 @@ from art_accel.trainers.base import AdversarialTrainerBase, with_common_paramete
 from art_accel.trainers.bases import BasePart, FreeReplay, make_base
 from art_accel.validation import check_int, check_number
 
+#: The AWP authors' gamma per base (AT-AWP 0.01, TRADES-AWP 5e-3); MART takes PGD-AT's.
+AUTHORS_GAMMA = {"pgd": 0.01, "trades": 5e-3, "mart": 0.01}
+
 
 class WeightPerturbation(BasePart):
     """
@@ -31,7 +34,7 @@ class WeightPerturbation(BasePart):
 
     key = "base"
 
-    def __init__(self, inner: BasePart, gamma: float = 5e-3, proxy_lr: float = 0.01, warmup_epochs: int = 0):
+    def __init__(self, inner: BasePart, gamma: float = 0.01, proxy_lr: float = 0.01, warmup_epochs: int = 0):
         if not inner.separable:
             raise ValueError(f"base: AWP perturbs the weights around a separate adversarial batch; "
                              f"{inner.name!r} has none (its attack is fused into its updates)")
@@ -111,24 +114,30 @@ class AdversarialTrainerAWP(AdversarialTrainerBase):
     :param eps: Maximum L-inf perturbation.
     :param eps_step: Attack step (default ``eps / 4``).
     :param max_iter: Attack steps (default 10, the authors').
-    :param gamma: Relative size of the weight perturbation (default 5e-3).
+    :param gamma: Relative size of the weight perturbation (default per base: 0.01 for PGD-AT, the AWP authors'
+                  AT-AWP value on CIFAR-10/100 and SVHN; 5e-3 for TRADES, their TRADES-AWP value; 0.01 for MART,
+                  for which they give none).
     :param proxy_lr: Learning rate of the proxy's ascent step (default 0.01, the authors').
     :param warmup_epochs: Epochs of the plain base before AWP starts (default 0).
     :param base: ``"pgd"`` (default), ``"trades"`` or ``"mart"``.
     :param beta: TRADES' / MART's ``beta`` (default 6.0).
     :param num_random_init: Uniform random start (1, default) or the clean input (0) for the PGD/MART attack.
-    :param kwargs: The common parameters of :class:`AdversarialTrainerBase`.
+    :param kwargs: The common parameters of :class:`AdversarialTrainerBase`. ``attack_mode`` defaults to
+                   ``"eval"`` as for every base here (ART's convention, and BatchNorm statistics untouched by the
+                   attack); the AWP authors run the attack in train mode: pass ``attack_mode="train"`` to follow
+                   them. The proxy's ascent step always runs in train mode, as theirs.
     """
 
     method_name = "awp"
 
     @with_common_parameters
     def __init__(self, classifier, eps: float, eps_step: Optional[float] = None, max_iter: int = 10,
-                 gamma: float = 5e-3, proxy_lr: float = 0.01, warmup_epochs: int = 0, base: str = "pgd",
+                 gamma: Optional[float] = None, proxy_lr: float = 0.01, warmup_epochs: int = 0, base: str = "pgd",
                  beta: float = 6.0, num_random_init: Optional[int] = None, **kwargs):
         eps = check_number(eps, "eps", low=0.0)
         inner = FreeReplay() if base == "free" else make_base(base, beta)  # Free: WeightPerturbation says why not
-        part = WeightPerturbation(inner, gamma, proxy_lr, warmup_epochs)
+        part = WeightPerturbation(inner, AUTHORS_GAMMA.get(base, 0.01) if gamma is None else gamma, proxy_lr,
+                                  warmup_epochs)
         init = (0 if base == "trades" else 1) if num_random_init is None else num_random_init
         self.method_name = part.name
         super().__init__(classifier, eps, eps / 4 if eps_step is None else eps_step, max_iter, init, base=part,

@@ -101,7 +101,7 @@ class EntropyEps(Part):
     ECAS' budget part (Algorithm 1): the epoch's epsilon cycles through ``eps_space`` (``eps_space[epoch mod
     len]``, eq. 2 as the authors' code behaves: period ``len(eps_space)`` epochs); per sample, prediction
     entropy above ``h_high`` gets the smallest epsilon of the space, entropy below ``h_low`` a random one of
-    the three largest (one draw per batch, as the authors; ``per_sample_draw=True`` draws per sample); the
+    the ``n_large`` largest (one draw per batch, as the authors; ``per_sample_draw=True`` draws per sample); the
     rest keep the epoch's epsilon. The attack uses these per-sample budgets for its start and projection; its
     step is ``step_factor * eps_epoch / k`` for the whole batch (the authors'), or per sample with
     ``per_sample_step=True``; a budget part that sets its own step (ATAS' :class:`AdaptiveStep`) keeps it.
@@ -112,14 +112,18 @@ class EntropyEps(Part):
     :param per_sample_draw: Draw the enlarged epsilon per sample instead of per batch.
     :param per_sample_step: Per-sample step ``step_factor * eps_i / k``.
     :param step_factor: Step multiplier (default 2, the authors').
+    :param n_large: How many of the largest values the low-entropy rule draws from (default 3).
     """
 
     key = "ecas"
 
     def __init__(self, eps_space: Optional[Sequence[float]] = None, h_low: Optional[float] = None,
                  h_high: Optional[float] = None, per_sample_draw: bool = False, per_sample_step: bool = False,
-                 step_factor: float = 2.0):
+                 step_factor: float = 2.0, n_large: int = 3):
         self.eps_space = None if eps_space is None else check_space(eps_space)
+        self.n_large = check_int(n_large, "n_large", low=1)
+        if self.eps_space is not None and self.n_large > len(self.eps_space):
+            raise ValueError(f"n_large ({n_large}) must be <= the size of eps_space ({len(self.eps_space)})")
         self.h_low, self.h_high = h_low, h_high
         self.per_sample_draw, self.per_sample_step = bool(per_sample_draw), bool(per_sample_step)
         self.step_factor = check_number(step_factor, "step_factor", low=0.0, low_open=True)
@@ -147,7 +151,7 @@ class EntropyEps(Part):
     def config(self) -> Dict[str, Any]:
         return {"eps_space": self.eps_space, "h_low": self.h_low, "h_high": self.h_high,
                 "per_sample_draw": self.per_sample_draw, "per_sample_step": self.per_sample_step,
-                "step_factor": self.step_factor}
+                "step_factor": self.step_factor, "n_large": self.n_large}
 
     def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
         self._eps_epoch = self.eps_schedule.value(epoch)
@@ -161,7 +165,7 @@ class EntropyEps(Part):
         n, size = entropies.shape[0], len(self.eps_space)
         index = torch.full((n,), self._index_epoch, dtype=torch.int64, device=entropies.device)
         shape = (n,) if self.per_sample_draw else (1,)
-        big = size - 3 + torch.randint(0, 3, shape, device=entropies.device)
+        big = size - self.n_large + torch.randint(0, self.n_large, shape, device=entropies.device)
         index = torch.where(entropies < self.h_low, big.expand(n), index)
         return torch.where(entropies > self.h_high, torch.zeros_like(index), index)
 
@@ -216,9 +220,12 @@ class AdversarialTrainerECAS(AdversarialTrainerBase):
     :param per_sample_step: Per-sample step ``step_factor * eps_i / max_iter``.
     :param step_factor: Step multiplier (default 2, the authors').
     :param label_smoothing: Label smoothing of the CE update (torch semantics; default 0. The authors train
-                            with 0.7 on the true class, i.e. ``1/3`` for 10 classes).
+                            with 0.7 on the true class, i.e. ``1/3`` for 10 classes). Not with TRADES.
+    :param n_large: How many of the largest values the low-entropy rule draws from (default 3; 2 for TRADES,
+                    the authors' {8, 9}/255).
     :param beta: TRADES' ``beta`` (default 6.0).
-    :param awp_gamma: AWP's ``gamma`` for ``base="awp"`` (default 5e-3).
+    :param awp_gamma: AWP's ``gamma`` for ``base="awp"`` (default 0.01, the ECAS authors' and the AWP
+                      authors' value for PGD-AT).
     :param kwargs: The common parameters of :class:`AdversarialTrainerBase`.
     """
 
@@ -230,12 +237,16 @@ class AdversarialTrainerECAS(AdversarialTrainerBase):
                  base: str = "pgd", max_iter: int = 10, h_low: Optional[float] = None,
                  h_high: Optional[float] = None, per_sample_draw: bool = False, per_sample_step: bool = False,
                  step_factor: float = 2.0, label_smoothing: float = 0.0, beta: float = 6.0,
-                 awp_gamma: float = 5e-3, **kwargs):
+                 awp_gamma: float = 0.01, n_large: Optional[int] = None, **kwargs):
         eps = check_number(eps, "eps", low=0.0, low_open=True)
         base = check_choice(base, "base", tuple(PAPER_SPACES))
         space = [eps * v / PAPER_REFERENCE for v in PAPER_SPACES[base]] if eps_space is None else eps_space
         h_low, h_high = default_thresholds(check_classifier(classifier).nb_classes, h_low, h_high)
-        part = EntropyEps(space, h_low, h_high, per_sample_draw, per_sample_step, step_factor)
+        if base == "trades" and label_smoothing:
+            raise ValueError("label_smoothing applies to the cross-entropy update of the pgd and awp bases; "
+                             "TRADES trains on its own loss (CE + beta KL)")
+        n_large = (2 if base == "trades" else 3) if n_large is None else n_large
+        part = EntropyEps(space, h_low, h_high, per_sample_draw, per_sample_step, step_factor, n_large)
         max_iter = check_int(max_iter, "max_iter", low=1)
         smoothing = check_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
         if base == "awp":

@@ -20,16 +20,39 @@ class MPlusSteps(KSchedule):
     :class:`~art_accel.schedules.MPlusCriterion`, driven by the gradient magnitude ``l_X`` of each batch's
     weight update (zero extra passes). Compose it with any base by ``schedule=MPlusSteps()``.
 
+    Where ``k`` is a number of attack steps (every base but Free/DEAT), ``step_rule="eps_over_k"`` (default,
+    the authors' M+PGD) sets the step to ``max(eps / k, step_floor)`` each epoch, so that ``k`` steps always
+    reach the edge of the ball; ``"fixed"`` keeps the trainer's step. A budget part that sets its own step
+    (ECAS) keeps it.
+
     :param gamma: Relax factor (default 1.01, the paper's).
     :param max_k: Cap on ``k`` (default 10).
+    :param step_rule: ``"eps_over_k"`` (default) or ``"fixed"``.
+    :param step_floor: Smallest step of ``"eps_over_k"`` (default ``eps / 4``: the authors' 2/255 at 8/255).
     """
 
-    def __init__(self, gamma: float = 1.01, max_k: int = 10):
+    def __init__(self, gamma: float = 1.01, max_k: int = 10, step_rule: str = "eps_over_k",
+                 step_floor: Optional[float] = None):
         super().__init__(MPlusCriterion(gamma, check_int(max_k, "max_k", low=1)), track_grad_magnitude=True)
         self.key = "mplus"
+        self.step_rule = check_choice(step_rule, "step_rule", ("eps_over_k", "fixed"))
+        self.step_floor = None if step_floor is None else check_number(step_floor, "step_floor", low=0.0,
+                                                                           low_open=True)
+
+    def bind(self, trainer) -> None:
+        super().bind(trainer)
+        if self.step_floor is None:
+            self.step_floor = trainer.eps / 4
 
     def config(self) -> Dict[str, Any]:
-        return {"gamma": self.schedule.gamma, "max_k": self.schedule.max_k}
+        return {"gamma": self.schedule.gamma, "max_k": self.schedule.max_k, "step_rule": self.step_rule,
+                "step_floor": self.step_floor}
+
+    def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
+        super().on_epoch_start(epoch, record)
+        t, k = self.trainer, self.schedule.value(epoch)
+        if self.step_rule == "eps_over_k" and k >= 1 and not isinstance(t.objective, FreeReplay):
+            t._apply_step(max(t.eps / k, self.step_floor))
 
 
 class AdversarialTrainerDEAT(AdversarialTrainerBase):
@@ -56,7 +79,8 @@ class AdversarialTrainerDEAT(AdversarialTrainerBase):
     :param gamma: M+ relax factor (default 1.01, the paper's).
     :param d: Epochs per extra replay for ``"every_d"`` (default 3).
     :param accuracy_threshold: Training accuracy that adds a replay for ``"accuracy"`` (default 0.4).
-    :param max_k: Cap on ``k`` (default 7: at most 8 replays, the authors' cap).
+    :param max_k: Cap on ``k`` (default 7, i.e. at most 8 replays, the authors' cap for M+ and the accuracy
+                  criterion; 4, i.e. 5 replays, for ``"every_d"``, the authors' DEAT-d cap).
     :param attack_mode: ``"train"`` (default: the replays are updates).
     :param kwargs: The common parameters of :class:`AdversarialTrainerBase` (``schedule`` excepted: the
                    criterion is the schedule).
@@ -67,11 +91,11 @@ class AdversarialTrainerDEAT(AdversarialTrainerBase):
 
     @with_common_parameters
     def __init__(self, classifier, eps: float, eps_step: Optional[float] = None, criterion: str = "mplus",
-                 gamma: float = 1.01, d: int = 3, accuracy_threshold: float = 0.4, max_k: int = 7,
+                 gamma: float = 1.01, d: int = 3, accuracy_threshold: float = 0.4, max_k: Optional[int] = None,
                  attack_mode: str = "train", **kwargs):
         eps = check_number(eps, "eps", low=0.0)
         self.criterion = check_choice(criterion, "criterion", ("mplus", "every_d", "accuracy"))
-        max_k = check_int(max_k, "max_k", low=1)
+        max_k = check_int((4 if criterion == "every_d" else 7) if max_k is None else max_k, "max_k", low=1)
         if criterion == "mplus":
             steps = MPlusSteps(gamma, max_k)
         elif criterion == "every_d":
@@ -102,10 +126,14 @@ class AdversarialTrainerMPlus(AdversarialTrainerBase):
 
     :param classifier: An ART ``PyTorchClassifier`` with an optimizer.
     :param eps: Maximum L-inf perturbation.
-    :param eps_step: Attack step (default ``eps / 4`` for PGD/TRADES/MART, ``1.25 eps`` for free).
+    :param eps_step: For PGD/TRADES/MART the floor of the ``eps / k`` step (default ``eps / 4``, the authors'
+                     2/255 at 8/255), or the fixed step with ``step_rule="fixed"``; for free the replay step
+                     (default ``1.25 eps``).
     :param base: ``"pgd"`` (default), ``"free"``, ``"trades"`` or ``"mart"``.
     :param gamma: Relax factor (default 1.01, the paper's).
     :param max_k: Cap on ``k`` (default 10; 7 for ``"free"``).
+    :param step_rule: ``"eps_over_k"`` (default: step ``max(eps / k, eps_step)``, the authors' M+PGD) or
+                      ``"fixed"`` (``eps_step`` every epoch); not used by free.
     :param beta: TRADES' / MART's ``beta`` (default 6.0).
     :param num_random_init: Uniform random start (1) or the clean input (0) for the PGD/MART attack (default
                             1; TRADES starts at ``x + 0.001 N(0, 1)`` and DEAT uniformly whatever this is).
@@ -119,18 +147,19 @@ class AdversarialTrainerMPlus(AdversarialTrainerBase):
 
     @with_common_parameters
     def __init__(self, classifier, eps: float, eps_step: Optional[float] = None, base: str = "pgd",
-                 gamma: float = 1.01, max_k: Optional[int] = None, beta: float = 6.0,
+                 gamma: float = 1.01, max_k: Optional[int] = None, step_rule: str = "eps_over_k", beta: float = 6.0,
                  num_random_init: Optional[int] = None, attack_mode: Optional[str] = None, **kwargs):
         eps = check_number(eps, "eps", low=0.0)
         base = check_choice(base, "base", ("pgd", "free", "trades", "mart"))
         free = base == "free"
         max_k = check_int((7 if free else 10) if max_k is None else max_k, "max_k", low=1)
-        steps = MPlusSteps(gamma, max_k)
-        part = FreeReplay(1, carry_delta=False) if free else make_base(base, beta)
         default_step = 1.25 * eps if free else eps / 4
+        step = check_number(default_step if eps_step is None else eps_step, "eps_step", low=0.0, low_open=True)
+        steps = MPlusSteps(gamma, max_k, step_rule, None if free else step)
+        part = FreeReplay(1, carry_delta=False) if free else make_base(base, beta)
         self.base, self.max_k, self.gamma = base, max_k, steps.schedule.gamma
         self.method_name = f"mplus-{base}"
         init = (0 if base in ("free", "trades") else 1) if num_random_init is None else num_random_init
-        super().__init__(classifier, eps, default_step if eps_step is None else eps_step, 0, init,
+        super().__init__(classifier, eps, step, 0, init,
                          attack_mode=("train" if free else "eval") if attack_mode is None else attack_mode,
                          base=part, parts=[steps], **kwargs)
