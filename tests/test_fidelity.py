@@ -154,3 +154,19 @@ def test_atas_step_bounds_at_16_over_255(bounds, expected):
     t = AdversarialTrainerATAS(make_classifier(), eps=16 / 255, step_bounds=bounds, verbose=False)
     part = t.part(AdaptiveStep)
     assert (part.max_step, part.min_step, part.step_cap) == pytest.approx(expected)
+
+
+def test_carried_perturbations_are_redrawn_at_epochs_0_10_20(data, monkeypatch):
+    """Documented deviation: we redraw at the start of 0-based epochs 0, 10, 20 (the authors before 9, 19)."""
+    redrawn = []
+    original = AdaptiveStep.on_epoch_start
+
+    def spy(self, epoch, record):
+        before = self.state["delta"].clone()
+        original(self, epoch, record)
+        redrawn.append(not torch.equal(before, self.state["delta"]))
+
+    monkeypatch.setattr(AdaptiveStep, "on_epoch_start", spy)
+    AdversarialTrainerATAS(make_classifier(), eps=EPS, warmup_epochs=0, verbose=False).fit(
+        *data, nb_epochs=21, batch_size=40)
+    assert [e for e, r in enumerate(redrawn) if r] == [0, 10, 20]
