@@ -24,7 +24,14 @@ import torch
 from torch import nn
 
 from art_accel.network import Network
-from art_accel.validation import check_classifier, check_inputs, check_number, labels_to_indices
+from art_accel.validation import (
+    check_budget,
+    check_classifier,
+    check_inputs,
+    check_int,
+    check_number,
+    labels_to_indices,
+)
 
 
 class MarginLoss(nn.Module):
@@ -99,7 +106,10 @@ def evaluate_robustness(
     from art.attacks.evasion import ProjectedGradientDescent
 
     check_classifier(classifier)
-    eps = check_number(eps, "eps", low=0.0)
+    eps = check_budget(check_number(eps, "eps", low=0.0), "eps", classifier)
+    if n_samples is not None:
+        n_samples = check_int(n_samples, "n_samples", low=1)
+    batch_size = check_int(batch_size, "batch_size", low=1)
     step = eps / 4 if eps_step is None else check_number(eps_step, "eps_step", low=0.0, low_open=True)
     xt = check_inputs(x, classifier)
     yt = labels_to_indices(y, classifier.nb_classes, xt.shape[0])

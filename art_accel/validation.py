@@ -118,3 +118,23 @@ def check_dataset(x, y, classifier, name_x: str = "x", name_y: str = "y") -> Tup
     yt = labels_to_indices(y, classifier.nb_classes, xt.shape[0], name_y)
     device = classifier.device
     return xt.to(device, copy=True), yt.to(device, copy=True)
+
+
+def check_budget(value: float, name: str, classifier) -> float:
+    """
+    A perturbation budget in the classifier's input units: rejected when at least as large as the clip range
+    (``eps=8`` with images in [0, 1]: ART's own defaults are in 0..255 units), warned about above half of it.
+    """
+    clip = getattr(classifier, "clip_values", None)
+    if clip is None:
+        return value
+    width = float(np.max(clip[1])) - float(np.min(clip[0]))
+    if value >= width:
+        raise ValueError(f"{name}={value:g} is at least the classifier's clip range {width:g}: budgets are in the "
+                         f"classifier's input units (for images in [0, 1], 8/255 = {8 / 255:.4f}, not 8)")
+    if value > width / 2:
+        import warnings
+
+        warnings.warn(f"{name}={value:g} is more than half of the classifier's clip range {width:g}: is it in the "
+                      "input units?", stacklevel=3)
+    return value

@@ -39,10 +39,12 @@ def test_exact_pass_counts(data, cls, kwargs, fwd, bwd):
     clf = make_classifier()
     hooks = _hooked(clf)
     x, y = data  # 40 samples, batch 16 -> 3 batches
-    history = cls(clf, eps=0.1, verbose=False, **kwargs).fit(x, y, nb_epochs=2, batch_size=16)
+    trainer = cls(clf, eps=0.1, verbose=False, **kwargs)
+    history = trainer.fit(x, y, nb_epochs=2, batch_size=16)
     assert history["forward_passes"] == [3 * fwd, 3 * fwd]
     assert history["backward_passes"] == [3 * bwd, 3 * bwd]
-    assert hooks["fwd"] == 6 * fwd
+    # plus the one dry forward of the pre-flight check, counted apart
+    assert trainer.counter.forward["preflight"] == 1 and hooks["fwd"] == 6 * fwd + 1
     # the module's full backward hook fires once per backward through one forward's graph
     assert hooks["bwd"] == 6 * bwd
 

@@ -43,6 +43,7 @@ class AdaptiveStep(Part):
 
     key = "atas"
     sets_step = True
+    uses_index = True
 
     def __init__(self, beta: float, c: float, max_step: float, min_step: float, step_cap: float,
                  warmup_epochs: int, reset_every: int, init: str = "previous",

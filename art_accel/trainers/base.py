@@ -7,6 +7,7 @@ placement, pass accounting, progress bars, LR schedulers, validation and the his
 """
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import math
@@ -22,11 +23,14 @@ from tqdm.auto import tqdm
 from art_accel.accounting import PassCounter, Timer
 from art_accel.attacks import AttackResult, OnDevicePGD
 from art_accel.augmentation import CropFlipParams, RandomCropFlip
+from art_accel.checkpoint import CheckpointError, plain, read_checkpoint, write_checkpoint
 from art_accel.history import TrainingHistory
+from art_accel.loader_checks import CheckedBatches
 from art_accel.network import Network
 from art_accel.parts import STAGES, Part
 from art_accel.trainers.bases import PGDAT, BasePart
 from art_accel.validation import (
+    check_budget,
     check_choice,
     check_classifier,
     check_dataset,
@@ -136,7 +140,7 @@ class AdversarialTrainerBase(Trainer):
     ):
         check_classifier(classifier)
         super().__init__(classifier=classifier)
-        self.eps = check_number(eps, "eps", low=0.0)
+        self.eps = check_budget(check_number(eps, "eps", low=0.0), "eps", classifier)
         self.eps_step = check_number(eps_step, "eps_step", low=0.0, low_open=True)
         self.max_iter = check_int(max_iter, "max_iter", low=0)
         self.num_random_init = check_int(num_random_init, "num_random_init", low=0)
@@ -335,17 +339,24 @@ class AdversarialTrainerBase(Trainer):
         """
         nb_epochs = self.nb_epochs if nb_epochs is None else check_int(nb_epochs, "nb_epochs", low=1)
         batch_size = self.batch_size if batch_size is None else check_int(batch_size, "batch_size", low=1)
+        shuffle = kwargs.pop("shuffle", True)
+        if not isinstance(shuffle, bool):
+            raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
         xt, yt = check_dataset(x, y, self._classifier)
-        shuffle = bool(kwargs.pop("shuffle", True))
         n = xt.shape[0]
+        # BatchNorm cannot train on a batch of one sample: a lone last sample joins the previous batch
+        starts = list(range(0, n, batch_size))
+        if len(starts) > 1 and n - starts[-1] == 1 and _has_batchnorm(self.network.model):
+            starts.pop()
+        ends = starts[1:] + [n]
 
         def batches(_epoch: int) -> Iterator[Batch]:
             order = torch.randperm(n, device=xt.device) if shuffle else torch.arange(n, device=xt.device)
-            for start in range(0, n, batch_size):
-                idx = order[start : start + batch_size]
+            for start, end in zip(starts, ends):
+                idx = order[start:end]
                 yield Batch(xt[idx], yt[idx], idx)
 
-        return self._run(batches, math.ceil(n / batch_size), n, nb_epochs, validation_data, scheduler, kwargs)
+        return self._run(batches, len(starts), n, nb_epochs, validation_data, scheduler, kwargs)
 
     def fit_loader(
         self,
@@ -360,21 +371,36 @@ class AdversarialTrainerBase(Trainer):
         ``(x, y, index)``; ``index`` (dataset positions) is required by methods with per-sample state.
         """
         nb_epochs = self.nb_epochs if nb_epochs is None else check_int(nb_epochs, "nb_epochs", low=1)
-        nb_classes, device = self._classifier.nb_classes, self.device
-
-        def batches(_epoch: int) -> Iterator[Batch]:
-            for item in loader:
-                if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
-                    raise ValueError("loader must yield (x, y) or (x, y, index) batches")
-                x_b = torch.as_tensor(item[0]).to(device, torch.float32, non_blocking=True)
-                y_b = torch.as_tensor(item[1]).to(device, non_blocking=True)
-                y_b = y_b.argmax(1) if y_b.dim() == 2 and y_b.shape[1] == nb_classes else y_b.reshape(-1).long()
-                idx = torch.as_tensor(item[2]).to(device, torch.int64) if len(item) == 3 else None
-                yield Batch(x_b, y_b, idx)
-
         n_batches = len(loader) if hasattr(loader, "__len__") else None
         n_samples = len(loader.dataset) if hasattr(loader, "dataset") and hasattr(loader.dataset, "__len__") else None
+        self._check_loader(loader, n_batches, n_samples, nb_epochs)
+        checked = CheckedBatches(loader, self._classifier, n_samples, self.needs_index)
+
+        def batches(epoch: int) -> Iterator[Batch]:
+            for x_b, y_b, idx in checked.epoch(epoch):
+                yield Batch(x_b, y_b, idx)
+
         return self._run(batches, n_batches, n_samples, nb_epochs, validation_data, scheduler, kwargs)
+
+    def _check_loader(self, loader, n_batches: Optional[int], n_samples: Optional[int], nb_epochs: int) -> None:
+        """Up-front checks of a loader: re-iterable, not empty, no lone final sample for BatchNorm."""
+        if not hasattr(loader, "__iter__"):
+            raise TypeError(f"loader must be an iterable of batches (a DataLoader), got {type(loader).__name__}")
+        if iter(loader) is loader and nb_epochs > 1:
+            raise ValueError("loader is a one-shot iterator (a generator): it cannot be read for several epochs; "
+                             "pass a DataLoader or a list")
+        if n_batches == 0:
+            raise ValueError("loader is empty")
+        size = getattr(loader, "batch_size", None)
+        if (size and n_samples and not getattr(loader, "drop_last", False) and n_samples % size == 1
+                and n_samples > 1 and _has_batchnorm(self.network.model)):
+            raise ValueError(f"loader: its last batch has one sample ({n_samples} samples, batch_size {size}), "
+                             "which BatchNorm cannot train on: use drop_last=True or another batch_size")
+
+    @property
+    def needs_index(self) -> bool:
+        """Whether a part keeps per-sample state (batches need their dataset positions)."""
+        return any(getattr(p, "uses_index", False) for p in self.parts)
 
     def fit_generator(self, generator, nb_epochs: Optional[int] = None, **kwargs) -> TrainingHistory:
         """
@@ -398,11 +424,14 @@ class AdversarialTrainerBase(Trainer):
         val_iter = check_int(options.pop("validation_max_iter", 10), "validation_max_iter", low=0)
         checkpoint_path = options.pop("checkpoint_path", None)
         resume_from = options.pop("resume_from", None)
+        if resume_from is not None and not isinstance(resume_from, (str, os.PathLike)):
+            raise TypeError(f"resume_from must be a path, got {type(resume_from).__name__}")
         if resume_from is not None and not os.path.isfile(resume_from):
             raise FileNotFoundError(f"resume_from: no checkpoint at {resume_from}")
         if options:
             raise TypeError(f"fit got unexpected keyword arguments: {sorted(options)}")
         check_optimizer(self._classifier)
+        self._preflight(checkpoint_path, scheduler, resume_from)
         if scheduler is not None and getattr(scheduler, "optimizer", self.optimizer) is not self.optimizer:
             raise ValueError("scheduler must be built on the classifier's optimizer (classifier.optimizer)")
         plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
@@ -415,11 +444,12 @@ class AdversarialTrainerBase(Trainer):
                 raise ValueError("validation_data must be a pair (x_val, y_val)")
             val = check_dataset(validation_data[0], validation_data[1], self._classifier, "x_val", "y_val")
         self.fit_epochs = nb_epochs
+        self._n_samples = n_samples
         self._on_fit_start(n_samples)
         history = TrainingHistory(self.method_name, self._config())
         start = 0
         if resume_from is not None:
-            history, start = self._resume(resume_from, scheduler)
+            history, start = self._resume(resume_from, scheduler, n_samples)
         self.history = history
         elapsed = history.records[-1]["elapsed_seconds"] if history.records else 0.0
         epochs = tqdm(range(start, nb_epochs), desc=self.method_name, disable=not self.verbose, unit="epoch")
@@ -442,6 +472,10 @@ class AdversarialTrainerBase(Trainer):
                     if scheduler is not None and scheduler_step == "batch":
                         scheduler.step()
                 record.update(meter.read())
+                if not math.isfinite(record["loss"]):
+                    raise FloatingPointError(
+                        f"epoch {epoch}: the training loss is {record['loss']} (diverged: learning rate too high, "
+                        "or non-finite inputs); training stopped, no checkpoint was written for this epoch")
                 if scheduler is not None and scheduler_step == "epoch":
                     scheduler.step(record["loss"]) if plateau else scheduler.step()
                 if self.track_grad_magnitude:
@@ -464,6 +498,33 @@ class AdversarialTrainerBase(Trainer):
         self.network.model.eval()
         return history
 
+    def _preflight(self, checkpoint_path, scheduler, resume_from) -> None:
+        """Checks before the first step: checkpoint directory, scheduler, and one dry forward of the model."""
+        if checkpoint_path is not None:
+            if not isinstance(checkpoint_path, (str, os.PathLike)):
+                raise TypeError(f"checkpoint_path must be a path, got {type(checkpoint_path).__name__}")
+            folder = os.path.dirname(os.path.abspath(checkpoint_path))
+            if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+                raise ValueError(f"checkpoint_path: the folder {folder} does not exist or is not writable")
+        needed = ("step", "state_dict", "load_state_dict")
+        if scheduler is not None and not all(hasattr(scheduler, name) for name in needed):
+            raise TypeError(f"scheduler must be a torch LR scheduler (step, state_dict), got "
+                            f"{type(scheduler).__name__}")
+        model, shape = self.network.model, tuple(self._classifier.input_shape)
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                out = self.network.logits(torch.zeros((1,) + shape, device=self.device), "preflight")
+        except Exception as err:
+            raise ValueError(f"classifier: the model does not accept inputs of input_shape {shape} "
+                             f"({type(err).__name__}: {str(err)[:200]})") from None
+        finally:
+            model.train(was_training)
+        if out.dim() != 2 or out.shape[1] != self._classifier.nb_classes:
+            raise ValueError(f"classifier: the model outputs shape {tuple(out.shape)} for one sample, expected "
+                             f"(1, {self._classifier.nb_classes}) (nb_classes)")
+
     # ------------------------------------------------------------------ checkpoints
 
     def _method_state(self) -> Dict[str, Any]:
@@ -478,13 +539,20 @@ class AdversarialTrainerBase(Trainer):
     def save_checkpoint(self, path: str, scheduler: Optional[Any] = None) -> None:
         """
         Save the model, optimizer, LR scheduler, history, the method's state and the RNG states after the last
-        finished epoch, so that ``fit(..., resume_from=path)`` continues where this left off.
+        finished epoch, so that ``fit(..., resume_from=path)`` continues where this left off. The file loads
+        with ``torch.load(..., weights_only=True)`` and carries a checksum (:mod:`art_accel.checkpoint`);
+        non-finite weights are never written.
         """
         if self.history is None or not self.history.records:
             raise ValueError("save_checkpoint: nothing trained yet")
-        state = {
+        if not self._weights_finite():
+            raise FloatingPointError(f"save_checkpoint: the weights after epoch {self.history.records[-1]['epoch']} "
+                                     "are not finite; nothing was written")
+        write_checkpoint(path, plain({
             "method": self.method_name,
             "epoch": self.history.records[-1]["epoch"],
+            "n_samples": getattr(self, "_n_samples", None),
+            "config": self.history.config,
             "model": self.network.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if scheduler is None else scheduler.state_dict(),
@@ -492,24 +560,41 @@ class AdversarialTrainerBase(Trainer):
             "method_state": self._method_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
-        }
-        tmp = f"{path}.tmp"
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        }))
 
-    def _resume(self, path: str, scheduler: Optional[Any]) -> Tuple[TrainingHistory, int]:
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        if state.get("method") != self.method_name:
-            raise ValueError(f"resume_from: checkpoint of method {state.get('method')!r}, not {self.method_name!r}")
-        self.network.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state["scheduler"] is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        self._load_method_state(state["method_state"])
-        torch.set_rng_state(state["torch_rng"].cpu())
-        if state["cuda_rng"] is not None:
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        return TrainingHistory.from_dict(state["history"]), int(state["epoch"]) + 1
+    def _weights_finite(self) -> bool:
+        """Whether every parameter and buffer of the model is finite (one host read)."""
+        tensors = [t for t in self.network.model.state_dict().values() if t.is_floating_point()]
+        return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()) if tensors else True
+
+    def _resume(self, path: str, scheduler: Optional[Any], n_samples: Optional[int]) -> Tuple[TrainingHistory, int]:
+        """Validate ``path`` against this trainer, then restore all of it or, on any failure, none of it."""
+        model, optimizer = self.network.model, self.optimizer
+        payload = read_checkpoint(path, self.method_name, n_samples, plain(self._config()), model.state_dict(),
+                                  optimizer.state_dict(), self._method_state(), self.device)
+        backup = ({k: v.detach().clone() for k, v in model.state_dict().items()},
+                  copy.deepcopy(optimizer.state_dict()), None if scheduler is None else scheduler.state_dict(),
+                  copy.deepcopy(self._method_state()), torch.get_rng_state())
+        try:
+            model.load_state_dict(payload["model"])
+            optimizer.load_state_dict(payload["optimizer"])
+            if scheduler is not None and payload["scheduler"] is not None:
+                scheduler.load_state_dict(payload["scheduler"])
+            self._load_method_state(payload["method_state"])
+            torch.set_rng_state(payload["torch_rng"].cpu())
+            if payload["cuda_rng"] is not None and self.device.type == "cuda":
+                torch.cuda.set_rng_state_all(payload["cuda_rng"])
+            history = TrainingHistory.from_dict(payload["history"])
+        except Exception as err:
+            model.load_state_dict(backup[0])
+            optimizer.load_state_dict(backup[1])
+            if scheduler is not None:
+                scheduler.load_state_dict(backup[2])
+            self._load_method_state(backup[3])
+            torch.set_rng_state(backup[4])
+            raise CheckpointError(f"resume_from: {path}: could not be restored, nothing was changed "
+                                  f"({type(err).__name__}: {str(err)[:200]})") from None
+        return history, int(payload["epoch"]) + 1
 
     def _magnitude(self, out: StepOutput, batch: Batch) -> torch.Tensor:
         """
@@ -542,6 +627,10 @@ class AdversarialTrainerBase(Trainer):
             "val_robust_accuracy": float(robust) / n,
             "val_seconds": timer.seconds,
         }
+
+
+def _has_batchnorm(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 #: Keyword arguments every public trainer passes on to :class:`AdversarialTrainerBase`.

@@ -15,7 +15,7 @@ from art_accel.schedules import Cyclic
 from art_accel.trainers.awp import WeightPerturbation
 from art_accel.trainers.base import AdversarialTrainerBase, with_common_parameters
 from art_accel.trainers.bases import PGDAT, make_base
-from art_accel.validation import check_choice, check_classifier, check_int, check_number
+from art_accel.validation import check_budget, check_choice, check_classifier, check_int, check_number
 
 #: The authors' entropy thresholds (h_low, h_high) in nats, by number of classes.
 DEFAULT_THRESHOLDS = {10: (1.3, 2.274), 100: (3.35, 4.582)}
@@ -133,6 +133,8 @@ class EntropyEps(Part):
         super().bind(trainer)
         if self.eps_space is None:
             self.eps_space = check_space([trainer.eps * v / PAPER_REFERENCE for v in PAPER_SPACES["pgd"]])
+        for value in self.eps_space:
+            check_budget(value, "eps_space", trainer._classifier)
         self.h_low, self.h_high = default_thresholds(trainer._classifier.nb_classes, self.h_low, self.h_high)
         device = trainer.device
         self.eps_schedule = Cyclic(self.eps_space)

@@ -1,0 +1,121 @@
+"""
+Batches from a loader, checked without a per-batch host synchronisation.
+
+What is on the host is checked there, for free, before it reaches the device: the batch's form, shapes and
+dtypes; labels and dataset indices that come as numpy arrays or CPU tensors (as a ``DataLoader`` yields
+them) are checked in full (range, one-hot rows, index repeats within the epoch). Inputs are checked in full
+on the first batch of each epoch, before any step; on later batches their range and finiteness are
+accumulated in device flags and read once at the end of the epoch. Labels or indices already on an
+accelerator are handled the same way (indices are then checked with one read per batch, because an index
+out of range would fault on the device).
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator, Optional
+
+import numpy as np
+import torch
+
+from art_accel.validation import check_inputs, labels_to_indices
+
+
+def _host(a, name: str, epoch: int):
+    """``a`` as a tensor (numpy arrays wrapped without copy); anything else is rejected naming ``name``."""
+    if isinstance(a, torch.Tensor):
+        return a
+    if isinstance(a, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(a))
+    raise TypeError(f"loader: epoch {epoch}: {name} must be a numpy array or a torch tensor, got {type(a).__name__}")
+
+
+class CheckedBatches:
+    """
+    Iterates a loader's batches as ``(x, y, index)`` on the device, checked (see the module docstring).
+
+    :param loader: A re-iterable of ``(x, y)`` or ``(x, y, index)`` batches.
+    :param classifier: The ART classifier (input shape, classes, clip values, device).
+    :param n_samples: Size of the data set (None if unknown).
+    :param needs_index: Whether the trainer keeps per-sample state (``index`` required, repeats rejected).
+    """
+
+    def __init__(self, loader: Iterable, classifier, n_samples: Optional[int], needs_index: bool):
+        self.loader, self.classifier = loader, classifier
+        self.n_samples, self.needs_index = n_samples, needs_index
+        self.device = classifier.device
+        self.shape = tuple(classifier.input_shape)
+        clip = classifier.clip_values
+        self.clip = None if clip is None else (float(np.min(clip[0])), float(np.max(clip[1])))
+
+    def epoch(self, epoch: int) -> Iterator:
+        visited = np.zeros(self.n_samples, dtype=bool) if self.needs_index and self.n_samples else None
+        bad = torch.zeros(3, dtype=torch.bool, device=self.device)  # inputs, labels, indices
+        count = 0
+        for item in self.loader:
+            if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
+                raise ValueError(f"loader: epoch {epoch}: batches must be (x, y) or (x, y, index), got "
+                                 f"{type(item).__name__}")
+            x = _host(item[0], "x", epoch)
+            if not x.is_floating_point():
+                raise ValueError(f"loader: epoch {epoch}: x must be floating point in the classifier's clip range "
+                                 f"{self.clip}, got {x.dtype} (for 0..255 images divide by 255)")
+            if tuple(x.shape[1:]) != self.shape or x.shape[0] == 0:
+                raise ValueError(f"loader: epoch {epoch}: x batches must have shape (B, "
+                                 f"{', '.join(map(str, self.shape))}), got {tuple(x.shape)}")
+            y = self._labels(_host(item[1], "y", epoch), x.shape[0], epoch, bad, first=count == 0)
+            index = self._index(item[2], x.shape[0], epoch, bad, visited) if len(item) == 3 else None
+            if self.needs_index and index is None:
+                raise ValueError("loader: this trainer keeps per-sample state: batches must be (x, y, index) "
+                                 "with index the dataset positions")
+            x = x.to(self.device, torch.float32, non_blocking=True)
+            if count == 0:
+                check_inputs(x, self.classifier, f"loader: epoch {epoch}: x")
+            else:
+                bad[0] |= ~torch.isfinite(x).all()
+                if self.clip is not None:
+                    lo, hi = torch.aminmax(x)
+                    bad[0] |= (lo < self.clip[0] - 1e-6) | (hi > self.clip[1] + 1e-6)
+            count += 1
+            yield x, y, index
+        if count == 0:
+            raise ValueError(f"loader: epoch {epoch}: the loader yielded no batches (empty, or a one-shot iterator "
+                             "already consumed: pass a DataLoader or a list)")
+        problems = [what for what, flag in zip(("x has NaN/inf or values outside the clip range",
+                                                "labels out of range or not whole numbers",
+                                                "index out of range"), bad.tolist()) if flag]
+        if problems:
+            raise ValueError(f"loader: epoch {epoch}: " + "; ".join(problems))
+
+    def _labels(self, y: torch.Tensor, n: int, epoch: int, bad: torch.Tensor, first: bool) -> torch.Tensor:
+        nb = self.classifier.nb_classes
+        if y.shape[0] != n:
+            raise ValueError(f"loader: epoch {epoch}: a batch has {n} inputs and {y.shape[0]} labels")
+        if y.device.type == "cpu" or first:
+            return labels_to_indices(y, nb, n, f"loader: epoch {epoch}: y").to(self.device, non_blocking=True)
+        if y.dim() == 2 and y.shape[1] == nb:
+            return y.argmax(1)
+        y = y.reshape(-1)
+        out_of_range = (y < 0) | (y >= nb)
+        bad[1] |= (out_of_range | (y != y.round())).any() if y.is_floating_point() else out_of_range.any()
+        return y.long()
+
+    def _index(self, index, n: int, epoch: int, bad: torch.Tensor, visited) -> torch.Tensor:
+        index = _host(index, "index", epoch)
+        if index.is_floating_point() or index.dtype == torch.bool or index.is_complex():
+            raise ValueError(f"loader: epoch {epoch}: index must hold integer dataset positions, got {index.dtype}")
+        index = index.reshape(-1)
+        if index.shape[0] != n:
+            raise ValueError(f"loader: epoch {epoch}: a batch has {n} inputs and {index.shape[0]} indices")
+        if self.needs_index:
+            if self.n_samples is None:
+                raise ValueError("loader: per-sample state needs the data set size: a loader with a sized dataset")
+            host = index.cpu().numpy()  # free for CPU indices (a DataLoader's); one read for device ones
+            lo, hi = int(host.min()), int(host.max())
+            if lo < 0 or hi >= self.n_samples:
+                raise ValueError(f"loader: epoch {epoch}: index must be dataset positions in [0, {self.n_samples}), "
+                                 f"got [{lo}, {hi}]")
+            if np.unique(host).size != host.size or visited[host].any():
+                raise ValueError(f"loader: epoch {epoch}: index repeats a dataset position within the epoch; "
+                                 "each sample's state must be updated once per epoch (use a sampler without "
+                                 "replacement and the dataset's own positions)")
+            visited[host] = True
+        return index.to(self.device, torch.int64, non_blocking=True)
