@@ -7,7 +7,8 @@ What a method is made of, and where every part lives. A trainer is the one loop
 - ``stage = "base"``: how the adversarial batch is built and what the update trains on (PGD-AT, Free, TRADES,
   MART, AWP around another base; exactly one per trainer, see :mod:`art_accel.trainers.bases`);
 - ``stage = "budget"``: the per-sample budget of each batch (ECAS' entropy eps, ATAS' adaptive step with
-  carried perturbations, Amata-FGSM's fixed start).
+  carried perturbations, Amata-FGSM's fixed start);
+- ``stage = "guard"``: checks after each epoch (:class:`~art_accel.guard.OverfittingGuard`).
 
 The attack-gradient approximation (exact PGD or GAAT's Taylor step) is the trainer's ``attack`` object.
 Parts are called in stage order (schedules, then the base, then budgets), and within a stage in the order
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from art_accel.attacks import AttackResult
     from art_accel.trainers.base import AdversarialTrainerBase, Batch
 
-STAGES = ("schedule", "base", "budget")
+STAGES = ("schedule", "base", "budget", "guard")
 
 #: Part name -> the module defining it (imported on first access, so that this module imports nothing).
 CATALOGUE = {
@@ -42,6 +43,7 @@ CATALOGUE = {
     "AdaptiveStep": "art_accel.trainers.atas",
     "NaturalEpochs": "art_accel.trainers.gaat",
     "TaylorStep": "art_accel.trainers.gaat",
+    "OverfittingGuard": "art_accel.guard",
 }
 
 __all__ = ["Part", "STAGES", "CATALOGUE", *CATALOGUE]
@@ -60,7 +62,7 @@ class Part:
     A piece of a method. Every hook is optional; a part reaches the trainer it belongs to through
     ``self.trainer`` (set by :meth:`bind`).
 
-    :cvar stage: ``"schedule"``, ``"base"`` or ``"budget"``.
+    :cvar stage: ``"schedule"``, ``"base"``, ``"budget"`` or ``"guard"``.
     :cvar key: Name under which the part's configuration and checkpoint state are stored.
     :cvar sets_k: True for schedules that set the number of attack steps (at most one per trainer).
     """
@@ -96,6 +98,9 @@ class Part:
 
     def after_attack(self, batch: "Batch", result: "AttackResult") -> None:
         """See the batch's attack result (e.g. to store the perturbation)."""
+
+    def on_batch_end(self, batch: "Batch") -> None:
+        """After the batch's update (called only for parts that override it)."""
 
     def config(self) -> Dict[str, Any]:
         """Parameters stored with the history."""

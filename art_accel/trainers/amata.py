@@ -40,6 +40,7 @@ class AmataAnneal(Part):
     stage = "schedule"
     key = "amata"
     sets_k = True
+    sets_step_each_epoch = True
 
     def __init__(self, k_min: int = 2, k_max: int = 10, tau: Optional[float] = None, rounding: str = "round"):
         self.k_min = check_int(k_min, "k_min", low=1)

@@ -92,10 +92,11 @@ class AdaptiveStep(Part):
         self.state.register("delta", self._delta_shape())
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"state": self.state.state_dict()}
+        return {"state": None if self.state is None else self.state.state_dict()}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        self.state.load_state_dict(state["state"])
+        if state["state"] is not None:
+            self.state.load_state_dict(state["state"])
 
     def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
         eps = self.trainer.eps
@@ -140,6 +141,11 @@ class AdaptiveStep(Part):
             step = self.alpha(v)
         self._steps.update(step)
         return step
+
+    def scale_step(self, factor: float) -> None:
+        """Make every step smaller by ``factor`` (the overfitting guard's safer setting)."""
+        self.max_step, self.min_step, self.step_cap = (v * factor for v in (self.max_step, self.min_step,
+                                                                             self.step_cap))
 
     def alpha(self, v: torch.Tensor) -> torch.Tensor:
         """The step for the moving averages ``v``."""

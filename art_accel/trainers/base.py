@@ -73,6 +73,19 @@ def _as_parts(value, name: str) -> List[Part]:
     return parts
 
 
+def _guard(value) -> List[Part]:
+    """``co_guard=`` as a list of at most one guard part."""
+    if value is None or value is False:
+        return []
+    if value is True:
+        from art_accel.guard import OverfittingGuard
+
+        return [OverfittingGuard()]
+    if isinstance(value, Part) and value.stage == "guard":
+        return [value]
+    raise TypeError(f"co_guard must be True, False or an art_accel.guard.OverfittingGuard, got {value!r}")
+
+
 class _EpochMeter:
     """Loss and accuracy accumulated in device tensors; read once per epoch."""
 
@@ -113,6 +126,8 @@ class AdversarialTrainerBase(Trainer):
                      :class:`~art_accel.trainers.mplus.MPlusSteps` or
                      :class:`~art_accel.trainers.amata.AmataAnneal` (see "Composing methods" in the docs).
     :param budget: Extra per-sample budget part(s), e.g. :class:`~art_accel.trainers.ecas.EntropyEps`.
+    :param co_guard: ``True`` or an :class:`~art_accel.guard.OverfittingGuard`: detect catastrophic
+                     overfitting after each epoch and roll back to the last good epoch (opt-in; default off).
     :param base: The base part (default :class:`~art_accel.trainers.bases.PGDAT`); public classes set it.
     :param parts: The method's own parts; public classes set them.
     """
@@ -135,6 +150,7 @@ class AdversarialTrainerBase(Trainer):
         verbose: bool = True,
         schedule: Union[Part, Sequence[Part], None] = None,
         budget: Union[Part, Sequence[Part], None] = None,
+        co_guard: Union[bool, Part, None] = None,
         base: Optional[BasePart] = None,
         parts: Sequence[Part] = (),
     ):
@@ -164,7 +180,7 @@ class AdversarialTrainerBase(Trainer):
         #: Label smoothing of the cross-entropy update (torch semantics); 0 unless a method sets it.
         self.label_smoothing = 0.0
         self._assemble(PGDAT() if base is None else base, parts, _as_parts(schedule, "schedule"),
-                       _as_parts(budget, "budget"))
+                       _as_parts(budget, "budget"), _guard(co_guard))
 
     def _assemble(self, base: BasePart, own: Sequence[Part], *extra: Sequence[Part]) -> None:
         """Bind the parts, in stage order (stable), and let each check the others."""
@@ -184,8 +200,10 @@ class AdversarialTrainerBase(Trainer):
                              f"{type(setters[0]).__name__} already sets; a trainer has one k schedule")
         for part in self.parts:
             part.check(self)
-        if added:
-            self.method_name = "+".join([self.method_name] + [p.key for p in added])
+        named = [p for p in added if p.stage != "guard"]
+        if named:
+            self.method_name = "+".join([self.method_name] + [p.key for p in named])
+        self._batch_parts = [p for p in self.parts if type(p).on_batch_end is not Part.on_batch_end]
 
     # ------------------------------------------------------------------ what the parts use
 
@@ -467,6 +485,8 @@ class AdversarialTrainerBase(Trainer):
                         batch.x = self.augmentation.apply(batch.x, batch.aug)
                     out = self._train_batch(batch)
                     meter.add(out, batch.y)
+                    for part in self._batch_parts:
+                        part.on_batch_end(batch)
                     if self.track_grad_magnitude:
                         magnitude += self._magnitude(out, batch)
                     if scheduler is not None and scheduler_step == "batch":
@@ -634,7 +654,8 @@ def _has_batchnorm(model: torch.nn.Module) -> bool:
 
 
 #: Keyword arguments every public trainer passes on to :class:`AdversarialTrainerBase`.
-COMMON_PARAMETERS = ("nb_epochs", "batch_size", "attack_mode", "augmentation", "verbose", "schedule", "budget")
+COMMON_PARAMETERS = ("nb_epochs", "batch_size", "attack_mode", "augmentation", "verbose", "schedule", "budget",
+                     "co_guard")
 
 
 def with_common_parameters(init):

@@ -149,6 +149,7 @@ class EntropyEps(Part):
             raise ValueError(f"budget: ECAS' per-sample eps needs a separate attack; base {trainer.objective.name!r} "
                              "fuses its attack into its updates")
         self.sets_step = not any(getattr(p, "sets_step", False) for p in trainer.parts if p is not self)
+        self.sets_step_each_epoch = self.sets_step
 
     def config(self) -> Dict[str, Any]:
         return {"eps_space": self.eps_space, "h_low": self.h_low, "h_high": self.h_high,

@@ -36,6 +36,7 @@ class MPlusSteps(KSchedule):
         super().__init__(MPlusCriterion(gamma, check_int(max_k, "max_k", low=1)), track_grad_magnitude=True)
         self.key = "mplus"
         self.step_rule = check_choice(step_rule, "step_rule", ("eps_over_k", "fixed"))
+        self.sets_step_each_epoch = self.step_rule == "eps_over_k"
         self.step_floor = None if step_floor is None else check_number(step_floor, "step_floor", low=0.0,
                                                                            low_open=True)
 
