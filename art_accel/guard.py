@@ -28,7 +28,7 @@ class OverfittingGuard(Part):
     """
     Detect catastrophic overfitting after each epoch and roll back to the last good epoch (see the module).
 
-    :param slice_size: Training samples in the fixed check slice (default 256).
+    :param slice_size: Training samples in the fixed check slice (default 128, one batch).
     :param pgd_steps: Steps of the cheap multi-step check (default 5).
     :param drop: Fall of the PGD accuracy below its best that counts as a collapse (default 0.2, Wong et al.).
     :param step_factor: Factor applied to the attack step after each rollback (default 0.8).
@@ -37,7 +37,7 @@ class OverfittingGuard(Part):
     stage = "guard"
     key = "co_guard"
 
-    def __init__(self, slice_size: int = 256, pgd_steps: int = 5, drop: float = 0.2, step_factor: float = 0.8):
+    def __init__(self, slice_size: int = 128, pgd_steps: int = 5, drop: float = 0.2, step_factor: float = 0.8):
         self.slice_size = check_int(slice_size, "slice_size", low=1)
         self.pgd_steps = check_int(pgd_steps, "pgd_steps", low=1)
         self.drop = check_number(drop, "drop", low=0.0, low_open=True, high=1.0)

@@ -13,6 +13,7 @@ import torch
 from art_accel import AdversarialTrainerAmata, AdversarialTrainerATAS, AdversarialTrainerFGSM
 from art_accel.guard import OverfittingGuard
 from art_accel.parts import AdaptiveStep
+
 from digests import _classifier, _data
 
 EPS = 0.1

@@ -189,15 +189,15 @@ class AdversarialTrainerBase(Trainer):
         added = [p for group in extra for p in group]
         self.objective = base
         self.parts: List[Part] = sorted([base, *own, *added], key=lambda p: STAGES.index(p.stage))
+        setters = [p for p in self.parts if p.sets_k]
+        if len(setters) > 1:
+            raise ValueError(f"schedule: {type(setters[1]).__name__} would set k, which "
+                             f"{type(setters[0]).__name__} already sets; a trainer has one k schedule")
         keys = [p.key for p in self.parts]
         if len(set(keys)) != len(keys):
             raise ValueError(f"parts: each part may appear once, got {keys}")
         for part in self.parts:
             part.bind(self)
-        setters = [p for p in self.parts if p.sets_k]
-        if len(setters) > 1:
-            raise ValueError(f"schedule: {type(setters[1]).__name__} would set k, which "
-                             f"{type(setters[0]).__name__} already sets; a trainer has one k schedule")
         for part in self.parts:
             part.check(self)
         named = [p for p in added if p.stage != "guard"]
@@ -476,31 +476,13 @@ class AdversarialTrainerBase(Trainer):
             before = self.counter.snapshot()
             meter = _EpochMeter(self.device)
             magnitude = torch.zeros((), device=self.device, dtype=torch.float64)
-            with Timer(self.device) as timer:
-                record.update(self._on_epoch_start(epoch))
-                inner = tqdm(batches(epoch), total=n_batches, leave=False, disable=not self.verbose, unit="batch")
-                for batch in inner:
-                    if self.augmentation is not None:
-                        batch.aug = self.augmentation.sample(batch.x.shape[0], batch.x.device)
-                        batch.x = self.augmentation.apply(batch.x, batch.aug)
-                    out = self._train_batch(batch)
-                    meter.add(out, batch.y)
-                    for part in self._batch_parts:
-                        part.on_batch_end(batch)
-                    if self.track_grad_magnitude:
-                        magnitude += self._magnitude(out, batch)
-                    if scheduler is not None and scheduler_step == "batch":
-                        scheduler.step()
-                record.update(meter.read())
-                if not math.isfinite(record["loss"]):
-                    raise FloatingPointError(
-                        f"epoch {epoch}: the training loss is {record['loss']} (diverged: learning rate too high, "
-                        "or non-finite inputs); training stopped, no checkpoint was written for this epoch")
-                if scheduler is not None and scheduler_step == "epoch":
-                    scheduler.step(record["loss"]) if plateau else scheduler.step()
-                if self.track_grad_magnitude:
-                    record["grad_magnitude"] = float(magnitude)
-                record.update(self._on_epoch_end(epoch, record))
+            saved = self._weights_snapshot()
+            try:
+                timer = self._epoch(epoch, record, batches, n_batches, meter, magnitude, scheduler, scheduler_step,
+                                    plateau)
+            except Exception:
+                self._restore_weights(saved)  # a failed epoch leaves the weights as they were at its start
+                raise
             spent = self.counter.since(before)
             elapsed += timer.seconds
             record.update(
@@ -517,6 +499,45 @@ class AdversarialTrainerBase(Trainer):
             epochs.set_postfix({k: record[k] for k in self.progress_keys if k in record}, refresh=False)
         self.network.model.eval()
         return history
+
+    def _epoch(self, epoch, record, batches, n_batches, meter, magnitude, scheduler, scheduler_step, plateau):
+        """One epoch: the parts' epoch start, every batch, the scheduler, the parts' epoch end; its timer."""
+        with Timer(self.device) as timer:
+            record.update(self._on_epoch_start(epoch))
+            inner = tqdm(batches(epoch), total=n_batches, leave=False, disable=not self.verbose, unit="batch")
+            for batch in inner:
+                if self.augmentation is not None:
+                    batch.aug = self.augmentation.sample(batch.x.shape[0], batch.x.device)
+                    batch.x = self.augmentation.apply(batch.x, batch.aug)
+                out = self._train_batch(batch)
+                meter.add(out, batch.y)
+                for part in self._batch_parts:
+                    part.on_batch_end(batch)
+                if self.track_grad_magnitude:
+                    magnitude += self._magnitude(out, batch)
+                if scheduler is not None and scheduler_step == "batch":
+                    scheduler.step()
+            record.update(meter.read())
+            if not math.isfinite(record["loss"]):
+                raise FloatingPointError(
+                    f"epoch {epoch}: the training loss is {record['loss']} (diverged: learning rate too high?); "
+                    f"training stopped, the weights are those of the start of epoch {epoch}, no checkpoint was "
+                    "written for it")
+            if scheduler is not None and scheduler_step == "epoch":
+                scheduler.step(record["loss"]) if plateau else scheduler.step()
+            if self.track_grad_magnitude:
+                record["grad_magnitude"] = float(magnitude)
+            record.update(self._on_epoch_end(epoch, record))
+        return timer
+
+    def _weights_snapshot(self) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
+        """Copies of the model's and the optimizer's state (restored if the epoch fails)."""
+        model = {k: v.detach().clone() for k, v in self.network.model.state_dict().items()}
+        return model, copy.deepcopy(self.optimizer.state_dict())
+
+    def _restore_weights(self, saved) -> None:
+        self.network.model.load_state_dict(saved[0])
+        self.optimizer.load_state_dict(saved[1])
 
     def _preflight(self, checkpoint_path, scheduler, resume_from) -> None:
         """Checks before the first step: checkpoint directory, scheduler, and one dry forward of the model."""
