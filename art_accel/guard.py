@@ -10,7 +10,8 @@ below the best seen (Wong et al.'s early-stopping rule), the guard rolls the mod
 method's state back to the end of the last good epoch (the learning-rate schedule is not rolled back) and
 continues with a safer setting: the attack's step
 (or ATAS' step bounds) times ``step_factor``. The history records ``co_single_acc``, ``co_multi_acc``,
-``co_rollback`` and ``co_step_scale``; its passes are counted in the ``"guard"`` phase, not as training.
+``co_rollback``, ``co_step_scale`` and ``co_seconds`` (its own time, part of the epoch's); its passes are
+counted in the ``"guard"`` phase, not as training.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from art_accel.accounting import Timer
 from art_accel.attacks import OnDevicePGD
 from art_accel.parts import Part
 from art_accel.validation import check_int, check_number
@@ -66,10 +68,10 @@ class OverfittingGuard(Part):
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self._x, self._y, self._best = state["x"], state["y"], state["best"]
         self.step_scale, self.rollbacks = state["step_scale"], state["rollbacks"]
-        self._good = self._snapshot()
+        self._good = None if self._best is None else self._snapshot()  # resumed: the checkpoint is good
 
     def on_fit_start(self, n_samples) -> None:
-        self._good = self._snapshot()
+        self._good = None  # the first check sets the best accuracy and takes the first snapshot
 
     def on_batch_end(self, batch) -> None:
         have = 0 if self._x is None else self._x.shape[0]
@@ -110,6 +112,12 @@ class OverfittingGuard(Part):
     def on_epoch_end(self, epoch: int, record: Dict[str, Any]) -> Dict[str, Any]:
         if self._x is None:
             return {}
+        with Timer(self.trainer.device) as timer:
+            out = self._check()
+        out["co_seconds"] = timer.seconds
+        return out
+
+    def _check(self) -> Dict[str, Any]:
         out = self.measure()
         multi = out["co_multi_acc"]
         collapsed = self._best is not None and self._best - multi >= self.drop

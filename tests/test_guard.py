@@ -77,7 +77,7 @@ def test_atas_step_bounds_are_scaled_on_rollback():
     t = AdversarialTrainerATAS(_classifier(), eps=EPS, co_guard=OverfittingGuard(step_factor=0.5), verbose=False)
     part = t.part(AdaptiveStep)
     before = (part.max_step, part.min_step, part.step_cap)
-    t.part(OverfittingGuard).on_fit_start(10)
+    t.part(OverfittingGuard)._good = t.part(OverfittingGuard)._snapshot()
     t.part(OverfittingGuard)._rollback()
     assert (part.max_step, part.min_step, part.step_cap) == pytest.approx([v * 0.5 for v in before])
 

@@ -27,7 +27,8 @@ DEFAULTS = {"pgd": (2, 10, 2.5), "trades": (2, 10, 2.5), "mart": (2, 10, 2.5), "
 class AmataAnneal(Part):
     """
     Amata's schedule part: at epoch ``t`` (0-based) of ``T``, ``K_t = round(K_min + (K_max - K_min) t / (T - 1))``
-    attack steps (replays for Free) of size ``alpha_t = tau / K_t``. ``T`` is the ``nb_epochs`` of ``fit``.
+    attack steps (replays for Free) of size ``alpha_t = tau / K_t``. ``T`` is the trainer's ``nb_epochs`` (or,
+    when not given, the first ``fit``'s); past ``T`` the steps stay at ``K_max`` (with a warning).
     Compose it with another trainer by ``schedule=AmataAnneal(...)``; a per-sample budget that sets its own
     step (ECAS) keeps its step rule, with ``K_t`` steps.
 
@@ -66,10 +67,18 @@ class AmataAnneal(Part):
         return [(k, self.tau / k) for k in sched.values(nb_epochs)]
 
     def on_fit_start(self, n_samples) -> None:
-        self.k_schedule = LinearAnneal(self.k_min, self.k_max, self.trainer.fit_epochs, self.rounding)
+        self.k_schedule = LinearAnneal(self.k_min, self.k_max, self.trainer.planned_epochs, self.rounding)
+        self._warned = False
 
     def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
         t, k = self.trainer, self.k_schedule.value(epoch)
+        if epoch >= self.k_schedule.nb_epochs and not self._warned:
+            import warnings
+
+            warnings.warn(f"Amata plans its anneal over {self.k_schedule.nb_epochs} epochs (the trainer's nb_epochs, "
+                          f"or the first fit's); epoch {epoch} is past it: K stays at K_max = {self.k_max}",
+                          stacklevel=2)
+            self._warned = True
         if isinstance(t.objective, FreeReplay):  # Amata+Free: the replay count is K_t
             t.objective.nb_replays = k
             t.eps_step = self.tau / k
@@ -107,7 +116,7 @@ class WeakFixedStart(Part):
         self._fixed = state["fixed"]
 
     def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
-        self._weak = epoch < math.floor(self.weak_fraction * self.trainer.fit_epochs + 0.5)
+        self._weak = epoch < math.floor(self.weak_fraction * self.trainer.planned_epochs + 0.5)
         record["weak"] = self._weak
 
     def budget(self, batch, clean_probs) -> Dict[str, Any]:
@@ -156,6 +165,8 @@ class AdversarialTrainerAmata(AdversarialTrainerBase):
 
     method_name = "amata"
     progress_keys = ("loss", "accuracy", "k")
+    argument_hints = {"max_iter": "Amata anneals the steps: set k_min and k_max",
+                      "eps_step": "Amata's step is tau / K_t: set tau"}
 
     @with_common_parameters
     def __init__(self, classifier, eps: float, k_min: Optional[int] = None, k_max: Optional[int] = None,

@@ -69,7 +69,8 @@ class AdaptiveStep(Part):
             raise ValueError("delta_resolution cannot be combined with augmentation")
 
     def config(self) -> Dict[str, Any]:
-        return {"beta": self.beta, "c": self.c, "max_step": self.max_step, "min_step": self.min_step,
+        return {"eps_step": None if self.adaptive else self.trainer.eps_step,  # ATAS' step is per sample
+                "beta": self.beta, "c": self.c, "max_step": self.max_step, "min_step": self.min_step,
                 "step_cap": self.step_cap, "warmup_epochs": self.warmup_epochs, "reset_every": self.reset_every,
                 "init": self.init, "adaptive": self.adaptive}
 
@@ -232,7 +233,8 @@ class AdversarialTrainerATAS(AdversarialTrainerBase):
     method_name = "atas"
     progress_keys = ("loss", "accuracy", "step_mean")
     argument_hints = {"eps_step": "ATAS adapts the step per sample: set max_step, min_step and step_cap",
-                      "max_iter": "ATAS is single-step"}
+                      "max_iter": "ATAS is single-step",
+                      "num_random_init": "ATAS starts from the stored perturbation (init='random' for FGSM-RS's)"}
 
     @with_common_parameters
     def __init__(self, classifier, eps: float, beta: float = 0.5, c: float = 0.01 * PAPER_BATCH_SIZE,

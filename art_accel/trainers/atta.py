@@ -29,6 +29,7 @@ class AdversarialTrainerATTA(AdversarialTrainerBase):
     """
 
     method_name = "atta"
+    argument_hints = {"max_iter": "ATTA is single-step", "num_random_init": "ATTA starts from the stored perturbation"}
     progress_keys = ("loss", "accuracy", "step_mean")
 
     @with_common_parameters

@@ -12,6 +12,7 @@ import functools
 import inspect
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -116,7 +117,9 @@ class AdversarialTrainerBase(Trainer):
     :param eps_step: Attack step size.
     :param max_iter: Attack steps per batch.
     :param num_random_init: 0 starts the attack at the clean input, 1 (default) uniformly in the eps-ball.
-    :param nb_epochs: Default number of epochs for ``fit``.
+    :param nb_epochs: The run's length: the default of ``fit`` and the length over which whole-run schedules
+                      (Amata's anneal) plan. Default None: ``fit`` trains 20 epochs and such schedules plan over
+                      the first ``fit``'s ``nb_epochs``.
     :param batch_size: Default batch size for ``fit``.
     :param attack_mode: Model mode during the inner attack: ``"eval"`` (default, as ART's PGD) or ``"train"``.
     :param augmentation: Optional :class:`~art_accel.augmentation.RandomCropFlip` applied on the device to
@@ -143,7 +146,7 @@ class AdversarialTrainerBase(Trainer):
         eps_step: float,
         max_iter: int,
         num_random_init: int = 1,
-        nb_epochs: int = 20,
+        nb_epochs: Optional[int] = None,
         batch_size: int = 128,
         attack_mode: str = "eval",
         augmentation: Optional[RandomCropFlip] = None,
@@ -162,7 +165,10 @@ class AdversarialTrainerBase(Trainer):
         self.num_random_init = check_int(num_random_init, "num_random_init", low=0)
         if self.num_random_init > 1:
             raise ValueError("num_random_init must be 0 or 1 for training (restarts are for evaluation attacks)")
-        self.nb_epochs = check_int(nb_epochs, "nb_epochs", low=1)
+        #: The run's planned length (schedules over the whole run, e.g. Amata's, plan over it); None: the first
+        #: ``fit``'s ``nb_epochs``.
+        self._planned_epochs = None if nb_epochs is None else check_int(nb_epochs, "nb_epochs", low=1)
+        self.nb_epochs = 20 if nb_epochs is None else self._planned_epochs
         self.batch_size = check_int(batch_size, "batch_size", low=1)
         self.attack_mode = check_choice(attack_mode, "attack_mode", ("eval", "train"))
         if augmentation is not None and not isinstance(augmentation, RandomCropFlip):
@@ -179,6 +185,8 @@ class AdversarialTrainerBase(Trainer):
         self.track_grad_magnitude = False
         #: Label smoothing of the cross-entropy update (torch semantics); 0 unless a method sets it.
         self.label_smoothing = 0.0
+        #: The classifier's loss when it is not plain cross-entropy (then the update trains on it), else None.
+        self.update_loss = _custom_loss(classifier)
         self._assemble(PGDAT() if base is None else base, parts, _as_parts(schedule, "schedule"),
                        _as_parts(budget, "budget"), _guard(co_guard))
 
@@ -300,16 +308,24 @@ class AdversarialTrainerBase(Trainer):
 
     def _update(self, x_in: torch.Tensor, y: torch.Tensor, input_grad: Optional[bool] = None) -> StepOutput:
         """
-        Weight update on mean cross-entropy at ``x_in``. With ``input_grad=True`` (default: when the gradient
-        magnitude is tracked) it also returns d loss / d x_in from the same backward.
+        Weight update on the classifier's loss (mean cross-entropy by default) at ``x_in``. With
+        ``input_grad=True`` (default: when the gradient magnitude is tracked) it also returns d loss / d x_in
+        from the same backward.
         """
         x_in = self._grad_leaf(x_in, input_grad)
 
         def compute():
             logits = self.network.logits(x_in, "update")
-            return F.cross_entropy(logits, y, label_smoothing=self.label_smoothing), logits
+            return self._ce(logits, y), logits
 
         return self._optimizer_step(compute, x_in if x_in.requires_grad else None)
+
+    def _ce(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The loss the update trains on: the classifier's own loss, or cross-entropy (with the method's label
+        smoothing) when the classifier's is plain cross-entropy."""
+        if self.update_loss is not None:
+            return self.update_loss(logits, y)
+        return F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
 
     def _update_pair(self, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor,
                      loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> StepOutput:
@@ -328,32 +344,41 @@ class AdversarialTrainerBase(Trainer):
 
     # ------------------------------------------------------------------ public API
 
+    def reset(self) -> None:
+        """
+        Start the method over: the next ``fit`` begins at epoch 0 with fresh schedules, per-sample state and
+        history. The classifier's weights and optimizer are not touched.
+        """
+        self.history = None
+
     def fit(
         self,
         x,
         y,
         validation_data: Optional[Tuple[Any, Any]] = None,
-        nb_epochs: Optional[int] = None,
         batch_size: Optional[int] = None,
+        nb_epochs: Optional[int] = None,
         scheduler: Optional[Any] = None,
         **kwargs,
     ) -> TrainingHistory:
         """
-        Train on in-memory data. The data is copied to the classifier's device once; the caller's arrays
-        are never modified.
+        Train on in-memory data (ART's argument order). The data is copied to the classifier's device once;
+        the caller's arrays are never modified. A further ``fit`` call continues the method where the last
+        one stopped (schedules, per-sample state, history): ``N`` calls of ``fit(nb_epochs=1)`` train exactly
+        as one ``fit(nb_epochs=N)``; :meth:`reset` starts over.
 
         :param x: Training inputs, numpy array or torch tensor of shape ``(N, *input_shape)``.
         :param y: Labels, class indices (N,) or one-hot (N, nb_classes).
         :param validation_data: Optional ``(x_val, y_val)``: clean and PGD accuracy recorded after each epoch.
-        :param nb_epochs: Number of epochs (default: the constructor's).
         :param batch_size: Batch size (default: the constructor's).
+        :param nb_epochs: Epochs this call trains (default: the constructor's; with ``resume_from``, the total).
         :param scheduler: Any torch LR scheduler on the classifier's optimizer (``ReduceLROnPlateau`` is
                           stepped on the epoch's training loss).
         :param kwargs: ``scheduler_step="epoch" | "batch"`` (when to call ``scheduler.step()``, default
                        ``"epoch"``); ``validation_max_iter`` (PGD steps for validation, default 10);
                        ``shuffle`` (default True); ``checkpoint_path`` (saved after every epoch) and
                        ``resume_from`` (a checkpoint to continue from, up to ``nb_epochs`` in total).
-        :return: The :class:`TrainingHistory`.
+        :return: The :class:`TrainingHistory` of the whole run so far.
         """
         nb_epochs = self.nb_epochs if nb_epochs is None else check_int(nb_epochs, "nb_epochs", low=1)
         batch_size = self.batch_size if batch_size is None else check_int(batch_size, "batch_size", low=1)
@@ -461,16 +486,26 @@ class AdversarialTrainerBase(Trainer):
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a pair (x_val, y_val)")
             val = check_dataset(validation_data[0], validation_data[1], self._classifier, "x_val", "y_val")
-        self.fit_epochs = nb_epochs
-        self._n_samples = n_samples
-        self._on_fit_start(n_samples)
-        history = TrainingHistory(self.method_name, self._config())
-        start = 0
-        if resume_from is not None:
-            history, start = self._resume(resume_from, scheduler, n_samples)
+        continuing = resume_from is None and self.history is not None and len(self.history) > 0
+        if continuing:  # a further fit call: the method goes on where the last call stopped
+            if n_samples != self._n_samples and self.needs_index:
+                raise ValueError(f"fit: this trainer's per-sample state is for {self._n_samples} samples, this data "
+                                 f"has {n_samples}: call trainer.reset() to start over")
+            history = self.history
+            start = history.records[-1]["epoch"] + 1
+            end = start + nb_epochs
+        else:
+            self.fit_epochs = nb_epochs
+            self.planned_epochs = self._planned_epochs if self._planned_epochs is not None else nb_epochs
+            self._n_samples = n_samples
+            self._on_fit_start(n_samples)
+            history = TrainingHistory(self.method_name, self._config())
+            start, end = 0, nb_epochs
+            if resume_from is not None:
+                history, start = self._resume(resume_from, scheduler, n_samples)
         self.history = history
         elapsed = history.records[-1]["elapsed_seconds"] if history.records else 0.0
-        epochs = tqdm(range(start, nb_epochs), desc=self.method_name, disable=not self.verbose, unit="epoch")
+        epochs = tqdm(range(start, end), desc=self.method_name, disable=not self.verbose, unit="epoch")
         for epoch in epochs:
             record: Dict[str, Any] = {"epoch": epoch, "lr": float(self.optimizer.param_groups[0]["lr"])}
             before = self.counter.snapshot()
@@ -556,15 +591,24 @@ class AdversarialTrainerBase(Trainer):
         model.eval()
         try:
             with torch.no_grad():
-                out = self.network.logits(torch.zeros((1,) + shape, device=self.device), "preflight")
+                out = self.network.logits(torch.zeros((2,) + shape, device=self.device), "preflight")
         except Exception as err:
             raise ValueError(f"classifier: the model does not accept inputs of input_shape {shape} "
                              f"({type(err).__name__}: {str(err)[:200]})") from None
         finally:
             model.train(was_training)
         if out.dim() != 2 or out.shape[1] != self._classifier.nb_classes:
-            raise ValueError(f"classifier: the model outputs shape {tuple(out.shape)} for one sample, expected "
-                             f"(1, {self._classifier.nb_classes}) (nb_classes)")
+            raise ValueError(f"classifier: the model outputs shape {tuple(out.shape)} for two samples, expected "
+                             f"(2, {self._classifier.nb_classes}) (nb_classes)")
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("error")  # e.g. MSELoss broadcasting (logits, indices)
+                loss = self._ce(out, torch.zeros(2, dtype=torch.int64, device=out.device))
+            if loss.dim() != 0:
+                raise ValueError(f"it returned shape {tuple(loss.shape)}, not a scalar")
+        except Exception as err:
+            raise ValueError(f"classifier: its loss does not accept (logits, class indices) "
+                             f"({type(err).__name__}: {str(err)[:200]})") from None
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -668,6 +712,14 @@ class AdversarialTrainerBase(Trainer):
             "val_robust_accuracy": float(robust) / n,
             "val_seconds": timer.seconds,
         }
+
+
+def _custom_loss(classifier):
+    """The classifier's loss unless it is plain cross-entropy (mean, no weights, no smoothing), else None."""
+    loss = getattr(classifier, "_loss", None)
+    plain = (isinstance(loss, torch.nn.CrossEntropyLoss) and loss.weight is None and loss.reduction == "mean"
+             and loss.label_smoothing == 0.0 and loss.ignore_index == -100)
+    return None if plain or loss is None else loss
 
 
 def _has_batchnorm(model: torch.nn.Module) -> bool:

@@ -52,6 +52,8 @@ class AdversarialTrainerFGSM(AdversarialTrainerBase):
     """
 
     method_name = "fgsm"
+    argument_hints = {"max_iter": "FGSM-RS is one step: use AdversarialTrainerPGD for several",
+                      "num_random_init": "FGSM-RS always starts uniformly in the ball"}
 
     @with_common_parameters
     def __init__(self, classifier, eps: float, eps_step: Optional[float] = None, **kwargs):
@@ -78,6 +80,8 @@ class AdversarialTrainerFree(AdversarialTrainerBase):
     """
 
     method_name = "free"
+    argument_hints = {"max_iter": "Free replays each batch: set nb_replays",
+                      "num_random_init": "Free carries its perturbation over batches (it starts at zero)"}
 
     @with_common_parameters
     def __init__(self, classifier, eps: float, eps_step: Optional[float] = None, nb_replays: int = 4,
@@ -110,6 +114,7 @@ class AdversarialTrainerTRADES(AdversarialTrainerBase):
     """
 
     method_name = "trades"
+    argument_hints = {"num_random_init": "TRADES starts its attack at x + 0.001 N(0, 1), as its authors"}
 
     @with_common_parameters
     def __init__(self, classifier, eps: float, eps_step: Optional[float] = None, max_iter: int = 10,

@@ -63,7 +63,7 @@ class BasePart(Part):
 
     def proxy_loss(self, batch, x_adv: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
         """The training loss through another copy of the model (AWP's proxy), counted as attack passes."""
-        return F.cross_entropy(self.trainer.network.logits(x_adv, "attack", model=model), batch.y)
+        return self.trainer._ce(self.trainer.network.logits(x_adv, "attack", model=model), batch.y)
 
     def train_batch(self, batch):
         return self.update(batch, self.adversarial(batch))
@@ -83,6 +83,14 @@ class PairLossBase(BasePart):
 
     def __init__(self, beta: float = 6.0):
         self.beta = check_number(beta, "beta", low=0.0)
+
+    def bind(self, trainer) -> None:
+        super().bind(trainer)
+        if trainer.update_loss is not None:
+            import warnings
+
+            warnings.warn(f"{type(self).__name__} trains on its own loss; the classifier's loss "
+                          f"{trainer.update_loss!r} is not used", stacklevel=4)
 
     def config(self) -> Dict[str, Any]:
         return {"beta": self.beta}

@@ -234,6 +234,7 @@ class AdversarialTrainerECAS(AdversarialTrainerBase):
 
     method_name = "ecas"
     progress_keys = ("loss", "accuracy", "eps")
+    argument_hints = {"eps_step": "ECAS' step is step_factor * eps_epoch / max_iter: set step_factor"}
 
     @with_common_parameters
     def __init__(self, classifier, eps: float = 8 / 255, eps_space: Optional[Sequence[float]] = None,
@@ -260,6 +261,10 @@ class AdversarialTrainerECAS(AdversarialTrainerBase):
         self.method_name = f"ecas-{base}"
         super().__init__(classifier, eps, eps / 4, max_iter, 0 if base == "trades" else 1, base=objective,
                          parts=[part], **kwargs)
+        if smoothing and self.update_loss is not None:
+            raise ValueError("label_smoothing: the classifier has its own loss, which the update trains on; set the "
+                             "smoothing there (e.g. CrossEntropyLoss(label_smoothing=...)) or use plain "
+                             "cross-entropy")
         self.label_smoothing = smoothing
 
     @property

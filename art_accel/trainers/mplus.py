@@ -89,6 +89,8 @@ class AdversarialTrainerDEAT(AdversarialTrainerBase):
 
     method_name = "deat"
     progress_keys = ("loss", "accuracy", "k")
+    argument_hints = {"max_iter": "DEAT's replays follow the criterion: cap them with max_k",
+                      "num_random_init": "DEAT starts each batch uniformly in the ball"}
 
     @with_common_parameters
     def __init__(self, classifier, eps: float, eps_step: Optional[float] = None, criterion: str = "mplus",
