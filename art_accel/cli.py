@@ -1,9 +1,10 @@
 """
 The ``art-accel`` command.
 
-``art-accel train`` trains one method, evaluates it and writes ``history.json``, ``history.csv``,
-``schedule.png``, ``evaluation.json`` and ``model.pt`` to ``--out``. ``art-accel evaluate`` evaluates a
-saved model. ``art-accel methods`` lists the method names.
+``art-accel train`` checks every argument, trains one method, saves ``model.pt`` (weights and
+architecture), ``history.json``, ``history.csv`` and ``schedule.png`` to ``--out``, then evaluates it
+(``evaluation.json``). ``art-accel evaluate`` evaluates a saved model, reading its architecture from the
+file. ``art-accel methods`` lists the method names. A user error prints one line and exits with status 2.
 """
 from __future__ import annotations
 
@@ -19,12 +20,21 @@ import numpy as np
 import torch
 
 
+class UsageError(ValueError):
+    """A user error: printed as one line."""
+
+
+#: What ``art-accel train`` prints for comparison: ART's ``AdversarialTrainerMadryPGD`` (PGD-10) on the main
+#: job's data, model, budget and epochs, measured by ``benchmarks/main_job_reference.py`` (see the README).
+ART_REFERENCE_FILE = "main_job_reference.json"
+
+
 def _parse_params(items: List[str]) -> Dict[str, Any]:
     params = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise SystemExit(f"--param expects key=value, got {item!r}")
+            raise UsageError(f"--param expects key=value, got {item!r}")
         try:
             params[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
@@ -55,33 +65,78 @@ def build_classifier(input_shape, nb_classes: int, width: Optional[int] = None, 
                              nb_classes=nb_classes, clip_values=(0.0, 1.0), device_type=device)
 
 
-def _train(args) -> int:
+def _attacks(spec: str) -> List[str]:
+    """``--attacks`` checked before any work."""
+    from art_accel.evaluation import ATTACK_PATTERN
+
+    names = [a for a in spec.split(",") if a]
+    bad = [a for a in names if not ATTACK_PATTERN.fullmatch(a)]
+    if bad:
+        raise UsageError(f"--attacks: unknown attack(s) {bad} (use clean, pgdK, cwK or autoattack)")
+    return names
+
+
+def _positive(args, names) -> None:
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+
+
+def _default_eps(input_shape) -> float:
+    """The main job's budget: 0.1 on 28x28 digits (see the README), 8/255 otherwise."""
+    return 0.1 if tuple(input_shape) == (1, 28, 28) else 8 / 255
+
+
+def _load(args):
     from art_accel.data import load_dataset
+
+    try:
+        return load_dataset(args.data)
+    except (ValueError, FileNotFoundError) as err:
+        raise UsageError(f"--data: {err}") from None
+
+
+def _train(args) -> int:
     from art_accel.evaluation import evaluate_robustness
     from art_accel.registry import get_method
 
-    cls = get_method(args.method)
+    _positive(args, ("epochs", "batch_size", "n_eval", "width", "lr", "eps"))
+    if args.n_train < 0 or args.autoattack < 0:
+        raise UsageError("--n-train and --autoattack must be >= 0")
+    try:
+        cls = get_method(args.method)
+    except ValueError as err:
+        raise UsageError(f"--method: {err}") from None
+    attacks = ["clean"] + [a for a in _attacks(args.attacks) if a != "clean"]
+    params = _parse_params(args.param)
+    _writable(args.out)
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
-    data = load_dataset(args.data)
+    data = _load(args)
     if args.n_train:
         data = data._replace(x_train=data.x_train[: args.n_train], y_train=data.y_train[: args.n_train])
-    eps = args.eps if args.eps is not None else (0.3 if data.input_shape == (1, 28, 28) else 8 / 255)
+    eps = args.eps if args.eps is not None else _default_eps(data.input_shape)
     clf = build_classifier(data.input_shape, data.nb_classes, args.width, args.lr, args.device)
-    trainer = cls(clf, eps=eps, verbose=not args.quiet, **_parse_params(args.param))
+    try:
+        trainer = cls(clf, eps=eps, nb_epochs=args.epochs, verbose=not args.quiet and sys.stderr.isatty(),
+                      **params)
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"--param / --eps: {err}") from None
     n_val = min(args.n_eval, 500)
     history = trainer.fit(data.x_train, data.y_train, nb_epochs=args.epochs, batch_size=args.batch_size,
                           validation_data=(data.x_test[:n_val], data.y_test[:n_val]))
-    attacks = ["clean"] + [a for a in args.attacks.split(",") if a]
+    os.makedirs(args.out, exist_ok=True)  # saved before the evaluation, which may take long or fail
+    history.to_json(os.path.join(args.out, "history.json"))
+    history.to_csv(os.path.join(args.out, "history.csv"))
+    history.plot(path=os.path.join(args.out, "schedule.png"))
+    meta = {"input_shape": list(data.input_shape), "nb_classes": int(data.nb_classes), "width": args.width,
+            "method": args.method, "eps": eps, "data": data.name}
+    torch.save({"state_dict": clf.model.state_dict(), "meta": meta}, os.path.join(args.out, "model.pt"))
     results = evaluate_robustness(clf, data.x_test, data.y_test, eps, attacks=attacks, n_samples=args.n_eval)
     if args.autoattack:
         aa = evaluate_robustness(clf, data.x_test, data.y_test, eps, attacks=("autoattack",), n_samples=args.autoattack)
         results["autoattack"], results["autoattack_n_samples"] = aa["autoattack"], aa["n_samples"]
-    os.makedirs(args.out, exist_ok=True)
-    history.to_json(os.path.join(args.out, "history.json"))
-    history.to_csv(os.path.join(args.out, "history.csv"))
-    history.plot(path=os.path.join(args.out, "schedule.png"))
-    torch.save(clf.model.state_dict(), os.path.join(args.out, "model.pt"))
     summary = {
         "method": args.method, "data": data.name, "eps": eps, "epochs": args.epochs,
         "train_seconds": history.total("seconds"), "forward_passes": history.total("forward_passes"),
@@ -94,19 +149,59 @@ def _train(args) -> int:
           f"(n={results['n_samples']})")
     print(f"train time {summary['train_seconds']:.1f} s, {summary['backward_passes']} backward passes, "
           f"{summary['forward_passes']} forward passes -> {args.out}")
+    _print_reference(args, eps, results)
     return 0
 
 
+def _print_reference(args, eps: float, results: Dict[str, Any]) -> None:
+    """On the main job, what ART's own Madry PGD trainer needs for it (a measured reference, not rerun)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), ART_REFERENCE_FILE)
+    if not os.path.isfile(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        ref = json.load(f)
+    job = ref["job"]
+    if (args.data, args.method, args.epochs, args.n_train, args.width, args.lr, args.batch_size, args.seed) != (
+            job["data"], job["method"], job["epochs"], job["n_train"], job["width"], job["lr"], job["batch_size"],
+            job["seed"]) or abs(eps - job["eps"]) > 1e-12:
+        return
+    art, ours = ref["art_madry_pgd10"], ref["ours"]
+    print(f"reference (measured once, {ref['machine']}): ART AdversarialTrainerMadryPGD (PGD-10) on this job: "
+          f"{art['train_seconds']:.0f} s, clean={art['clean']:.4f} pgd20={art['pgd20']:.4f}; this job measured "
+          f"there: {ours['train_seconds']:.0f} s, pgd20={ours['pgd20']:.4f} ({ref['date']})")
+
+
+def _writable(out: str) -> None:
+    folder = os.path.abspath(out)
+    while not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--out: {out} cannot be written (no write access to {folder})")
+
+
 def _evaluate(args) -> int:
-    from art_accel.data import load_dataset
     from art_accel.evaluation import evaluate_robustness
 
-    data = load_dataset(args.data)
-    clf = build_classifier(data.input_shape, data.nb_classes, args.width, None, args.device)
-    clf.model.load_state_dict(torch.load(args.model, map_location=clf.device))
-    eps = args.eps if args.eps is not None else (0.3 if data.input_shape == (1, 28, 28) else 8 / 255)
-    results = evaluate_robustness(clf, data.x_test, data.y_test, eps, attacks=args.attacks.split(","),
-                                  n_samples=args.n_eval)
+    _positive(args, ("n_eval", "width", "eps"))
+    attacks = _attacks(args.attacks)
+    if not os.path.isfile(args.model):
+        raise UsageError(f"--model: no file at {args.model}")
+    try:
+        saved = torch.load(args.model, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise UsageError(f"--model: {args.model} is not a saved model ({type(err).__name__})") from None
+    meta = saved.get("meta", {}) if isinstance(saved, dict) and "state_dict" in saved else {}
+    state = saved["state_dict"] if meta else saved
+    data = _load(args)
+    width = args.width if args.width is not None else meta.get("width")
+    clf = build_classifier(data.input_shape, data.nb_classes, width, None, args.device)
+    try:
+        clf.model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise UsageError(f"--model: the weights do not fit the model for {data.name} (width {width}); saved by an "
+                         f"older art-accel? pass --width ({str(err).splitlines()[0][:120]})") from None
+    eps = args.eps if args.eps is not None else meta.get("eps", _default_eps(data.input_shape))
+    results = evaluate_robustness(clf, data.x_test, data.y_test, eps, attacks=attacks, n_samples=args.n_eval)
     print(json.dumps(results, indent=1))
     return 0
 
@@ -122,12 +217,16 @@ def _methods(_args) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
+    from art_accel import __version__
+
     parser = argparse.ArgumentParser(prog="art-accel", description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"art-accel {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p):
         p.add_argument("--data", default="mnist5k", help="mnist5k (default) | npz:PATH | cifar10:DIR")
-        p.add_argument("--eps", type=float, default=None, help="L-inf budget (default 0.3 MNIST, 8/255 otherwise)")
+        p.add_argument("--eps", type=float, default=None,
+                       help="L-inf budget (default 0.1 on MNIST for the one-minute main job, 8/255 otherwise)")
         p.add_argument("--width", type=int, default=None, help="model width (CNN 32, PreAct-ResNet-18 16)")
         p.add_argument("--n-eval", type=int, default=1000, help="test samples for PGD/CW evaluation")
         p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"))
@@ -144,11 +243,11 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--autoattack", type=int, default=0, help="also run AutoAttack on this many test samples")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default="runs/latest")
-    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--quiet", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
     t.set_defaults(func=_train)
 
     e = sub.add_parser("evaluate", help="evaluate a saved model.pt")
-    e.add_argument("--model", required=True)
+    e.add_argument("--model", required=True, help="a model.pt written by art-accel train")
     common(e)
     e.add_argument("--attacks", default="clean,pgd20,cw20")
     e.set_defaults(func=_evaluate)
@@ -161,7 +260,11 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = make_parser().parse_args(argv)
     start = time.perf_counter()
-    code = args.func(args)
+    try:
+        code = args.func(args)
+    except UsageError as err:
+        print(f"art-accel: error: {err}", file=sys.stderr)
+        return 2
     if getattr(args, "command", "") == "train":
         print(f"total {time.perf_counter() - start:.1f} s")
     return code

@@ -68,7 +68,8 @@ def load_mnist5k(test_size: int = 1000, seed: int = 0) -> Dataset:
 
 
 def load_npz(path: str, name: str = "") -> Dataset:
-    """An ``.npz`` with ``x_train, y_train, x_test, y_test`` (uint8 HWC/HW or float NCHW images)."""
+    """An ``.npz`` with ``x_train, y_train, x_test, y_test`` (uint8 HWC/HW or float NCHW images; labels as
+    class indices or one-hot rows)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"npz file not found: {path}")
     with np.load(path) as f:
@@ -76,10 +77,19 @@ def load_npz(path: str, name: str = "") -> Dataset:
         if missing:
             raise ValueError(f"{path} lacks arrays {sorted(missing)}")
         return Dataset(
-            to_nchw_float(f["x_train"]), f["y_train"].astype(np.int64).reshape(-1),
-            to_nchw_float(f["x_test"]), f["y_test"].astype(np.int64).reshape(-1),
+            to_nchw_float(f["x_train"]), _class_indices(f["y_train"], "y_train"),
+            to_nchw_float(f["x_test"]), _class_indices(f["y_test"], "y_test"),
             name or os.path.splitext(os.path.basename(path))[0],
         )
+
+
+def _class_indices(y: np.ndarray, name: str) -> np.ndarray:
+    """Class indices from index or one-hot labels (rows with a single 1)."""
+    if y.ndim == 2 and y.shape[1] > 1:
+        if not (np.isin(y, (0, 1)).all() and (y.sum(1) == 1).all()):
+            raise ValueError(f"{name}: 2-D labels must be one-hot rows")
+        return y.argmax(1).astype(np.int64)
+    return y.astype(np.int64).reshape(-1)
 
 
 def load_cifar10_folder(root: str) -> Dataset:

@@ -76,12 +76,16 @@ def _accuracy(classifier, x: np.ndarray, y: np.ndarray, batch_size: int) -> floa
     return float((pred.argmax(1) == y).mean())
 
 
+#: The attack names ``evaluate_robustness`` understands: clean, pgdK, cwK (K steps) and autoattack.
+ATTACK_PATTERN = re.compile(r"clean|autoattack|(pgd|cw)[1-9]\d*")
+
+
 def evaluate_robustness(
     classifier,
     x,
     y,
     eps: float,
-    attacks: Sequence[str] = ("clean", "pgd20", "cw20", "autoattack"),
+    attacks: Sequence[str] = ("clean", "pgd20", "cw20"),
     eps_step: Optional[float] = None,
     n_samples: Optional[int] = None,
     batch_size: int = 256,
@@ -95,7 +99,8 @@ def evaluate_robustness(
     :param x: Test inputs ``(N, *input_shape)``, numpy or torch; evaluate on unpadded images.
     :param y: Labels, indices or one-hot.
     :param eps: L-inf budget.
-    :param attacks: Any of ``"clean"``, ``"pgdK"``, ``"cwK"`` (K steps) and ``"autoattack"``.
+    :param attacks: Any of ``"clean"``, ``"pgdK"``, ``"cwK"`` (K steps) and ``"autoattack"`` (default clean, PGD-20 and
+                    CW-20; AutoAttack only when asked: it is slow, use ``n_samples``).
     :param eps_step: PGD/CW step (default ``eps / 4``).
     :param n_samples: Evaluate on the first ``n_samples`` only (state the number when reporting).
     :param batch_size: Batch size for ART's attacks and AutoAttack.
@@ -118,30 +123,43 @@ def evaluate_robustness(
     parsed = []
     for name in attacks:
         m = re.fullmatch(r"(pgd|cw)(\d+)", name)
-        if name not in ("clean", "autoattack") and not m:
+        if not ATTACK_PATTERN.fullmatch(name):
             raise ValueError(f"attacks: unknown attack {name!r} (use 'clean', 'pgdK', 'cwK' or 'autoattack')")
         parsed.append((name, m))
     x_np, y_np = xt.numpy(), yt.numpy()
     classifier.model.eval()
     results: Dict[str, float] = {"n_samples": int(len(y_np))}
     seconds: Dict[str, float] = {}
+    results["seconds"] = seconds
     for name, m in parsed:
         start = time.perf_counter()
         np.random.seed(seed)
         torch.manual_seed(seed)
-        if name == "clean":
-            results[name] = _accuracy(classifier, x_np, y_np, batch_size)
-        elif name == "autoattack":
-            results[name] = _autoattack(classifier, xt, yt, eps, batch_size, seed, verbose)
-        else:
-            target = classifier if m.group(1) == "pgd" else _margin_twin(classifier)
-            pgd = ProjectedGradientDescent(target, norm=np.inf, eps=eps, eps_step=step, max_iter=int(m.group(2)),
-                                           num_random_init=1, batch_size=batch_size, verbose=verbose)
-            x_adv = pgd.generate(x_np, y_np)
-            results[name] = _accuracy(classifier, x_adv, y_np, batch_size)
+        try:
+            if name == "clean":
+                results[name] = _accuracy(classifier, x_np, y_np, batch_size)
+            elif name == "autoattack":
+                results[name] = _autoattack(classifier, xt, yt, eps, batch_size, seed, verbose)
+            else:
+                target = classifier if m.group(1) == "pgd" else _margin_twin(classifier)
+                pgd = ProjectedGradientDescent(target, norm=np.inf, eps=eps, eps_step=step,
+                                               max_iter=int(m.group(2)), num_random_init=1, batch_size=batch_size,
+                                               verbose=verbose)
+                x_adv = pgd.generate(x_np, y_np)
+                results[name] = _accuracy(classifier, x_adv, y_np, batch_size)
+        except Exception as err:
+            raise EvaluationError(f"evaluate_robustness: {name} failed ({type(err).__name__}: {err}); the results "
+                                  "computed before it are in this error's .results", results) from err
         seconds[name] = time.perf_counter() - start
-    results["seconds"] = seconds
     return results
+
+
+class EvaluationError(RuntimeError):
+    """An attack failed; ``results`` holds what was computed before it."""
+
+    def __init__(self, message: str, results: Dict[str, float]):
+        super().__init__(message)
+        self.results = results
 
 
 def _autoattack(classifier, x: torch.Tensor, y: torch.Tensor, eps: float, batch_size: int, seed: int,

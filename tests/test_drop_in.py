@@ -150,3 +150,46 @@ def test_atas_config_does_not_record_an_unused_eps_step():
     assert h.config["eps_step"] is None
     assert np.isclose(art_accel.AdversarialTrainerATTA(_classifier(), eps=0.1, verbose=False).fit(
         *_data(), nb_epochs=1).config["eps_step"], 0.05)
+
+
+def test_callback_early_stopping_and_best_checkpoint(tmp_path):
+    x, y = _data()
+    seen = []
+    t = art_accel.AdversarialTrainerPGD(_classifier(), eps=0.1, max_iter=1, verbose=False)
+    h = t.fit(x, y, nb_epochs=3, validation_data=(x[:16], y[:16]), validation_max_iter=1,
+              callbacks=lambda trainer, record: seen.append(record["epoch"]) or record["epoch"] == 1)
+    assert seen == [0, 1] and len(h) == 2  # the callback stopped training after epoch 1
+    path = tmp_path / "best.pt"
+    t2 = art_accel.AdversarialTrainerPGD(_classifier(), eps=0.1, max_iter=1, verbose=False)
+    h2 = t2.fit(x, y, nb_epochs=4, validation_data=(x[:16], y[:16]), validation_max_iter=1,
+                best_checkpoint_path=str(path), early_stopping=1)
+    robust = h2["val_robust_accuracy"]
+    best_epoch = max(range(len(robust)), key=lambda e: (robust[e], -e))
+    saved = torch.load(path, weights_only=True)["payload"]
+    assert saved["epoch"] == best_epoch
+    # early stopping: training stops the first epoch that does not improve on the best
+    firsts = [e for e in range(1, len(robust)) if robust[e] <= max(robust[:e])]
+    assert len(h2) == (firsts[0] + 1 if firsts else 4)
+    with pytest.raises(ValueError, match="validation_data"):
+        t2.fit(x, y, nb_epochs=1, early_stopping=2)
+
+
+def test_tensorboard_scalars(tmp_path):
+    pytest.importorskip("tensorboard")
+    t = art_accel.AdversarialTrainerPGD(_classifier(), eps=0.1, max_iter=1, verbose=False)
+    t.fit(*_data(), nb_epochs=1, tensorboard_dir=str(tmp_path / "tb"))
+    assert any(name.startswith("events") for name in __import__("os").listdir(tmp_path / "tb"))
+
+
+def test_evaluate_robustness_keeps_results_before_a_failure(monkeypatch):
+    from art_accel import evaluation
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(evaluation, "_autoattack", broken)
+    x, y = _data()
+    with pytest.raises(evaluation.EvaluationError, match="autoattack failed") as info:
+        evaluation.evaluate_robustness(_classifier(), x, y, eps=0.1, attacks=("clean", "pgd2", "autoattack"))
+    assert set(info.value.results) >= {"clean", "pgd2", "n_samples"}
+    assert "autoattack" not in evaluation.evaluate_robustness.__defaults__[0]

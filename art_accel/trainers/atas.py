@@ -4,6 +4,7 @@ epoch's perturbation (Huang et al., IEEE TIP). ATTA (:mod:`.atta`) uses the same
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, Optional, Tuple
 
 import torch
@@ -49,7 +50,8 @@ class AdaptiveStep(Part):
                  warmup_epochs: int, reset_every: int, init: str = "previous",
                  delta_resolution: Optional[Tuple[int, int]] = None, adaptive: bool = True):
         self.beta, self.c, self.max_step, self.min_step, self.step_cap = beta, c, max_step, min_step, step_cap
-        self.warmup_epochs, self.reset_every, self.init = warmup_epochs, reset_every, init
+        self._warmup_scaled = warmup_epochs is None
+        self.warmup_epochs, self.reset_every, self.init = warmup_epochs or 0, reset_every, init
         self.delta_resolution, self.adaptive = delta_resolution, bool(adaptive)
         self.state: Optional[PerSampleState] = None
         self._warm = False
@@ -85,6 +87,8 @@ class AdaptiveStep(Part):
         return c, h + 2 * pad, w + 2 * pad
 
     def on_fit_start(self, n_samples: Optional[int]) -> None:
+        if self._warmup_scaled:  # the authors' 5 of 30 epochs, scaled to the run
+            self.warmup_epochs = int(math.floor(self.trainer.planned_epochs * 5 / 30 + 0.5))
         if n_samples is None:
             raise ValueError(f"{type(self.trainer).__name__} keeps per-sample state: use fit(), or fit_loader() "
                              "with a loader over a sized dataset yielding (x, y, index)")
@@ -221,7 +225,8 @@ class AdversarialTrainerATAS(AdversarialTrainerBase):
     :param step_bounds: Defaults of the three above: ``"scaled"`` (default: proportional to eps, so that MNIST's
                         0.3 gets steps that can reach the ball) or ``"authors"`` (16/255, 4/255 and 14/255 at
                         every eps, as the authors' scripts at 8, 12 and 16/255; images in [0, 1]).
-    :param warmup_epochs: Epochs with the constant step ``eps`` and no update of v (default 5).
+    :param warmup_epochs: Epochs with the constant step ``eps`` and no update of v (default: the authors' 5 of
+                          30 epochs scaled to the run, ``round(nb_epochs / 6)``: 5 of 30, 1 of 5, 0 of 2).
     :param reset_every: Reset the stored perturbations to uniform noise every this many epochs (default 10).
     :param init: ``"previous"`` (ATTA initialisation, the paper) or ``"random"`` (FGSM-RS + adaptive step).
     :param delta_resolution: Store perturbations at this ``(h, w)`` (e.g. (32, 32) for 224x224 inputs) and
@@ -239,7 +244,7 @@ class AdversarialTrainerATAS(AdversarialTrainerBase):
     @with_common_parameters
     def __init__(self, classifier, eps: float, beta: float = 0.5, c: float = 0.01 * PAPER_BATCH_SIZE,
                  max_step: Optional[float] = None, min_step: Optional[float] = None,
-                 step_cap: Optional[float] = None, warmup_epochs: int = 5, reset_every: int = 10,
+                 step_cap: Optional[float] = None, warmup_epochs: Optional[int] = None, reset_every: int = 10,
                  init: str = "previous", delta_resolution: Optional[Tuple[int, int]] = None,
                  step_bounds: str = "scaled", **kwargs):
         eps = check_number(eps, "eps", low=0.0, low_open=True)
@@ -253,7 +258,8 @@ class AdversarialTrainerATAS(AdversarialTrainerBase):
         step_cap = check_number(1.75 * ref if step_cap is None else step_cap, "step_cap", low=0.0, low_open=True)
         if min_step > step_cap:
             raise ValueError(f"min_step ({min_step}) must be <= step_cap ({step_cap})")
-        part = AdaptiveStep(beta, c, max_step, min_step, step_cap, check_int(warmup_epochs, "warmup_epochs", low=0),
+        warmup = None if warmup_epochs is None else check_int(warmup_epochs, "warmup_epochs", low=0)
+        part = AdaptiveStep(beta, c, max_step, min_step, step_cap, warmup,
                             check_int(reset_every, "reset_every", low=1), check_choice(init, "init",
                                                                                        ("previous", "random")),
                             resolution(delta_resolution))

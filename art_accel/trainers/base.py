@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from art_accel.accounting import PassCounter, Timer
 from art_accel.attacks import AttackResult, OnDevicePGD
 from art_accel.augmentation import CropFlipParams, RandomCropFlip
+from art_accel.callbacks import EpochEnd
 from art_accel.checkpoint import CheckpointError, plain, read_checkpoint, write_checkpoint
 from art_accel.history import TrainingHistory
 from art_accel.loader_checks import CheckedBatches
@@ -377,7 +378,10 @@ class AdversarialTrainerBase(Trainer):
         :param kwargs: ``scheduler_step="epoch" | "batch"`` (when to call ``scheduler.step()``, default
                        ``"epoch"``); ``validation_max_iter`` (PGD steps for validation, default 10);
                        ``shuffle`` (default True); ``checkpoint_path`` (saved after every epoch) and
-                       ``resume_from`` (a checkpoint to continue from, up to ``nb_epochs`` in total).
+                       ``resume_from`` (a checkpoint to continue from, up to ``nb_epochs`` in total);
+                       ``callbacks`` (``f(trainer, record)`` after each epoch, True stops), ``early_stopping``
+                       (patience in epochs on ``val_robust_accuracy``), ``best_checkpoint_path`` (kept at the best
+                       ``val_robust_accuracy``), ``tensorboard_dir`` (scalars per epoch; needs tensorboard).
         :return: The :class:`TrainingHistory` of the whole run so far.
         """
         nb_epochs = self.nb_epochs if nb_epochs is None else check_int(nb_epochs, "nb_epochs", low=1)
@@ -471,10 +475,13 @@ class AdversarialTrainerBase(Trainer):
             raise TypeError(f"resume_from must be a path, got {type(resume_from).__name__}")
         if resume_from is not None and not os.path.isfile(resume_from):
             raise FileNotFoundError(f"resume_from: no checkpoint at {resume_from}")
+        after = EpochEnd(options, validation_data is not None)
         if options:
             raise TypeError(f"fit got unexpected keyword arguments: {sorted(options)}")
         check_optimizer(self._classifier)
-        self._preflight(checkpoint_path, scheduler, resume_from)
+        for path in [checkpoint_path, *after.folders()]:
+            self._preflight_path(path)
+        self._preflight(scheduler)
         if scheduler is not None and getattr(scheduler, "optimizer", self.optimizer) is not self.optimizer:
             raise ValueError("scheduler must be built on the classifier's optimizer (classifier.optimizer)")
         plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
@@ -532,6 +539,9 @@ class AdversarialTrainerBase(Trainer):
             if checkpoint_path is not None:
                 self.save_checkpoint(checkpoint_path, scheduler)
             epochs.set_postfix({k: record[k] for k in self.progress_keys if k in record}, refresh=False)
+            if after.after(self, record, scheduler):
+                break
+        after.close()
         self.network.model.eval()
         return history
 
@@ -574,14 +584,19 @@ class AdversarialTrainerBase(Trainer):
         self.network.model.load_state_dict(saved[0])
         self.optimizer.load_state_dict(saved[1])
 
-    def _preflight(self, checkpoint_path, scheduler, resume_from) -> None:
-        """Checks before the first step: checkpoint directory, scheduler, and one dry forward of the model."""
-        if checkpoint_path is not None:
-            if not isinstance(checkpoint_path, (str, os.PathLike)):
-                raise TypeError(f"checkpoint_path must be a path, got {type(checkpoint_path).__name__}")
-            folder = os.path.dirname(os.path.abspath(checkpoint_path))
-            if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-                raise ValueError(f"checkpoint_path: the folder {folder} does not exist or is not writable")
+    @staticmethod
+    def _preflight_path(path) -> None:
+        """A checkpoint path whose folder exists and is writable."""
+        if path is None:
+            return
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"checkpoint_path must be a path, got {type(path).__name__}")
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            raise ValueError(f"checkpoint_path: the folder {folder} does not exist or is not writable")
+
+    def _preflight(self, scheduler) -> None:
+        """Checks before the first step: the scheduler, and one dry forward of the model and its loss."""
         needed = ("step", "state_dict", "load_state_dict")
         if scheduler is not None and not all(hasattr(scheduler, name) for name in needed):
             raise TypeError(f"scheduler must be a torch LR scheduler (step, state_dict), got "

@@ -1,0 +1,72 @@
+"""The command line: every argument checked before training, one-line errors, the model saved (with its
+architecture) before the evaluation, --version, one-hot labels in an .npz."""
+import json
+
+import numpy as np
+import pytest
+
+from art_accel import __version__
+from art_accel.cli import main
+
+FAST = ["--epochs", "1", "--n-train", "64", "--n-eval", "16", "--width", "4", "--batch-size", "32", "--quiet"]
+
+
+@pytest.mark.parametrize("argv,named", [
+    (["train", "--attacks", "pgd20,fgsmx"], "--attacks"),
+    (["train", "--method", "nope"], "--method"),
+    (["train", "--epochs", "0"], "--epochs"),
+    (["train", "--batch-size", "-4"], "--batch-size"),
+    (["train", "--param", "beta"], "--param"),
+    (["train", "--param", "nonsense=3"], "--param"),
+    (["train", "--eps", "8"], "eps=8"),
+    (["train", "--data", "npz:/no/such.npz"], "--data"),
+    (["train", "--data", "imagenet"], "--data"),
+    (["evaluate", "--model", "/no/such/model.pt"], "--model"),
+    (["evaluate", "--model", __file__], "--model"),
+])
+def test_user_errors_are_one_line_before_training(tmp_path, capsys, argv, named):
+    out = tmp_path / "run"
+    code = main([argv[0]] + (FAST + ["--out", str(out)] if argv[0] == "train" else []) + argv[1:])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("art-accel: error:") and named in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (out / "history.json").exists()  # nothing trained
+
+
+def test_train_saves_before_evaluating_and_evaluate_reads_the_architecture(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    assert main(["train", "--method", "fgsm", "--attacks", "pgd2", "--out", str(out)] + FAST) == 0
+    summary = json.loads((out / "evaluation.json").read_text())
+    assert summary["eps"] == pytest.approx(0.1) and 0 <= summary["pgd2"] <= summary["clean"]
+    capsys.readouterr()
+    # evaluate without --width: the architecture comes from model.pt
+    assert main(["evaluate", "--model", str(out / "model.pt"), "--n-eval", "8", "--attacks", "clean"]) == 0
+    assert "clean" in json.loads(capsys.readouterr().out)
+
+    from art_accel import evaluation
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("evaluation crashed")
+
+    monkeypatch.setattr(evaluation, "evaluate_robustness", fail)
+    out2 = tmp_path / "run2"
+    with pytest.raises(RuntimeError, match="evaluation crashed"):
+        main(["train", "--method", "fgsm", "--out", str(out2)] + FAST)
+    assert (out2 / "model.pt").exists() and (out2 / "history.json").exists()  # saved before the evaluation
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert __version__ in capsys.readouterr().out
+
+
+def test_one_hot_labels_in_an_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    y_train, y_test = rng.integers(0, 3, 40), rng.integers(0, 3, 10)
+    np.savez(tmp_path / "d.npz", x_train=rng.random((40, 1, 6, 6), dtype=np.float32), y_train=np.eye(3)[y_train],
+             x_test=rng.random((10, 1, 6, 6), dtype=np.float32), y_test=np.eye(3)[y_test])
+    from art_accel.data import load_npz
+
+    d = load_npz(str(tmp_path / "d.npz"))
+    assert np.array_equal(d.y_train, y_train) and np.array_equal(d.y_test, y_test) and d.nb_classes == 3
