@@ -62,12 +62,18 @@ class Network:
         self.counter = counter if counter is not None else PassCounter()
         self.clip_values = classifier.clip_values
         mean, std = _mean_std(classifier)
+        if mean is not None and std is not None and not mean.any() and (std == 1).all():
+            mean = std = None  # ART's default identity standardisation: (x - 0) * 1 costs two ops per forward
         shape = tuple(classifier.input_shape)
         self._mean = None if mean is None else _as_broadcast(mean, shape, self.device)
         self._std = None if std is None else _as_broadcast(std, shape, self.device)
         if self._std is not None:
             self._inv_std = 1.0 / self._std
         self._pending = 0
+        #: Inputs passed to the model in channels_last memory format (4-D inputs).
+        self.channels_last = False
+        #: ``torch.bfloat16`` / ``torch.float16`` to run forwards under ``torch.autocast``; None: float32.
+        self.autocast_dtype: Optional[torch.dtype] = None
 
     @property
     def std(self) -> Optional[torch.Tensor]:
@@ -79,7 +85,14 @@ class Network:
         e.g. AWP's proxy copy, with the same standardisation)."""
         if self._mean is not None:
             x = (x - self._mean) * self._inv_std
-        out = (self.model if model is None else model)(x)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.autocast_dtype is None:
+            out = (self.model if model is None else model)(x)
+        else:
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype):
+                out = (self.model if model is None else model)(x)
+            out = out.float()  # losses and their gradients in float32
         self.counter.add_forward(phase)
         if torch.is_grad_enabled() and out.requires_grad:
             self._pending += 1

@@ -132,6 +132,12 @@ class AdversarialTrainerBase(Trainer):
     :param budget: Extra per-sample budget part(s), e.g. :class:`~art_accel.trainers.ecas.EntropyEps`.
     :param co_guard: ``True`` or an :class:`~art_accel.guard.OverfittingGuard`: detect catastrophic
                      overfitting after each epoch and roll back to the last good epoch (opt-in; default off).
+    :param precision: ``"32"`` (default), ``"bf16"`` (forwards of the attack and the update under
+                      ``torch.autocast`` in bfloat16) or ``"16-mixed"`` (float16 autocast with a
+                      ``torch.amp.GradScaler`` on the update). Losses, per-sample state and optimizer in float32.
+    :param memory_format: ``"contiguous"`` (default) or ``"channels_last"`` (the model's parameters and the 4-D
+                          inputs in channels_last layout: faster convolutions and pooling on many devices, the
+                          same values; measured in ``docs/benchmarks/speed.md``).
     :param base: The base part (default :class:`~art_accel.trainers.bases.PGDAT`); public classes set it.
     :param parts: The method's own parts; public classes set them.
     """
@@ -155,6 +161,8 @@ class AdversarialTrainerBase(Trainer):
         schedule: Union[Part, Sequence[Part], None] = None,
         budget: Union[Part, Sequence[Part], None] = None,
         co_guard: Union[bool, Part, None] = None,
+        precision: str = "32",
+        memory_format: str = "contiguous",
         base: Optional[BasePart] = None,
         parts: Sequence[Part] = (),
     ):
@@ -178,6 +186,13 @@ class AdversarialTrainerBase(Trainer):
         self.verbose = bool(verbose)
         self.counter = PassCounter()
         self.network = Network(classifier, self.counter)
+        self.precision = check_choice(precision, "precision", ("32", "bf16", "16-mixed"))
+        self.network.autocast_dtype = {"32": None, "bf16": torch.bfloat16, "16-mixed": torch.float16}[precision]
+        self.scaler = torch.amp.GradScaler(self.network.device.type) if precision == "16-mixed" else None
+        self.memory_format = check_choice(memory_format, "memory_format", ("contiguous", "channels_last"))
+        if memory_format == "channels_last":
+            self.network.channels_last = True
+            self.network.model.to(memory_format=torch.channels_last)
         self.attack = OnDevicePGD(
             self.network, self.eps, self.eps_step, self.max_iter, self.num_random_init, model_mode=attack_mode
         )
@@ -273,6 +288,8 @@ class AdversarialTrainerBase(Trainer):
             "num_random_init": self.num_random_init,
             "attack_mode": self.attack_mode,
             "base": self.objective.name,
+            "precision": self.precision,
+            "memory_format": self.memory_format,
         }
         for part in self.parts:
             config.update(part.config())
@@ -298,8 +315,14 @@ class AdversarialTrainerBase(Trainer):
         self.network.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         loss, logits = compute_loss()
-        grad = self.network.backward(loss, x_grad, "update")
-        self.optimizer.step()
+        if self.scaler is None:
+            grad = self.network.backward(loss, x_grad, "update")
+            self.optimizer.step()
+        else:  # float16: scaled loss; the input gradient is unscaled without a host read
+            grad = self.network.backward(self.scaler.scale(loss), x_grad, "update")
+            grad = None if grad is None else grad / self.scaler._get_scale_async()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
         return StepOutput(loss.detach(), logits.detach(), None if grad is None else grad.detach())
 
     def _grad_leaf(self, x: torch.Tensor, input_grad: Optional[bool] = None) -> torch.Tensor:
@@ -743,7 +766,7 @@ def _has_batchnorm(model: torch.nn.Module) -> bool:
 
 #: Keyword arguments every public trainer passes on to :class:`AdversarialTrainerBase`.
 COMMON_PARAMETERS = ("nb_epochs", "batch_size", "attack_mode", "augmentation", "verbose", "schedule", "budget",
-                     "co_guard")
+                     "co_guard", "precision", "memory_format")
 
 
 def with_common_parameters(init):
