@@ -11,7 +11,7 @@ out of range would fault on the device).
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
@@ -38,9 +38,10 @@ class CheckedBatches:
     :param needs_index: Whether the trainer keeps per-sample state (``index`` required, repeats rejected).
     """
 
-    def __init__(self, loader: Iterable, classifier, n_samples: Optional[int], needs_index: bool):
+    def __init__(self, loader: Iterable, classifier, n_samples: Optional[int], needs_index: bool,
+                 shard: Optional[Tuple[int, int]] = None):
         self.loader, self.classifier = loader, classifier
-        self.n_samples, self.needs_index = n_samples, needs_index
+        self.n_samples, self.needs_index, self.shard = n_samples, needs_index, shard
         self.device = classifier.device
         self.shape = tuple(classifier.input_shape)
         clip = classifier.clip_values
@@ -118,4 +119,7 @@ class CheckedBatches:
                                  "each sample's state must be updated once per epoch (use a sampler without "
                                  "replacement and the dataset's own positions)")
             visited[host] = True
+            if self.shard is not None and (host % self.shard[1] != self.shard[0]).any():
+                raise ValueError(f"loader: epoch {epoch}: rank {self.shard[0]} got dataset positions of another "
+                                 "rank's shard (use art_accel.distributed.ShardedSampler)")
         return index.to(self.device, torch.int64, non_blocking=True)

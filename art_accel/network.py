@@ -70,6 +70,8 @@ class Network:
         if self._std is not None:
             self._inv_std = 1.0 / self._std
         self._pending = 0
+        #: The model wrapped in DistributedDataParallel for the update's forwards (None outside DDP).
+        self.update_model: Optional[torch.nn.Module] = None
         #: Inputs passed to the model in channels_last memory format (4-D inputs).
         self.channels_last = False
         #: ``torch.bfloat16`` / ``torch.float16`` to run forwards under ``torch.autocast``; None: float32.
@@ -87,11 +89,13 @@ class Network:
             x = (x - self._mean) * self._inv_std
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
+        if model is None:  # the update runs through DistributedDataParallel when there is one
+            model = self.update_model if phase == "update" and self.update_model is not None else self.model
         if self.autocast_dtype is None:
-            out = (self.model if model is None else model)(x)
+            out = model(x)
         else:
             with torch.autocast(self.device.type, dtype=self.autocast_dtype):
-                out = (self.model if model is None else model)(x)
+                out = model(x)
             out = out.float()  # losses and their gradients in float32
         self.counter.add_forward(phase)
         if torch.is_grad_enabled() and out.requires_grad:

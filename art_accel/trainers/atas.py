@@ -92,7 +92,7 @@ class AdaptiveStep(Part):
         if n_samples is None:
             raise ValueError(f"{type(self.trainer).__name__} keeps per-sample state: use fit(), or fit_loader() "
                              "with a loader over a sized dataset yielding (x, y, index)")
-        self.state = PerSampleState(n_samples, self.trainer.device)
+        self.state = PerSampleState(n_samples, self.trainer.device, shard=self.trainer.shard)
         self.state.register("v")
         self.state.register("delta", self._delta_shape())
 

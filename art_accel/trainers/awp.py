@@ -33,6 +33,7 @@ class WeightPerturbation(BasePart):
     """
 
     key = "base"
+    ddp_ready = False  # the proxy's gradients would need their own all-reduce
 
     def __init__(self, inner: BasePart, gamma: float = 0.01, proxy_lr: float = 0.01, warmup_epochs: int = 0):
         if not inner.separable:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from art.defences.trainer.trainer import Trainer
 from tqdm.auto import tqdm
 
+from art_accel import distributed
 from art_accel.accounting import PassCounter, Timer
 from art_accel.attacks import AttackResult, OnDevicePGD
 from art_accel.augmentation import CropFlipParams, RandomCropFlip
@@ -197,6 +198,8 @@ class AdversarialTrainerBase(Trainer):
             self.network, self.eps, self.eps_step, self.max_iter, self.num_random_init, model_mode=attack_mode
         )
         self.history: Optional[TrainingHistory] = None
+        #: ``(rank, world_size)`` while training under DistributedDataParallel (:mod:`art_accel.distributed`).
+        self.shard: Optional[Tuple[int, int]] = None
         #: When True, every update also returns its input gradient and the loop records ``grad_magnitude``.
         self.track_grad_magnitude = False
         #: Label smoothing of the cross-entropy update (torch semantics); 0 unless a method sets it.
@@ -409,6 +412,9 @@ class AdversarialTrainerBase(Trainer):
         """
         nb_epochs = self.nb_epochs if nb_epochs is None else check_int(nb_epochs, "nb_epochs", low=1)
         batch_size = self.batch_size if batch_size is None else check_int(batch_size, "batch_size", low=1)
+        if distributed.world() is not None:
+            raise ValueError("fit: under torch.distributed, train with fit_loader(art_accel.distributed."
+                             "sharded_loader(x, y, batch_size)), which gives each rank its shard")
         shuffle = kwargs.pop("shuffle", True)
         if not isinstance(shuffle, bool):
             raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
@@ -444,9 +450,13 @@ class AdversarialTrainerBase(Trainer):
         n_batches = len(loader) if hasattr(loader, "__len__") else None
         n_samples = len(loader.dataset) if hasattr(loader, "dataset") and hasattr(loader.dataset, "__len__") else None
         self._check_loader(loader, n_batches, n_samples, nb_epochs)
-        checked = CheckedBatches(loader, self._classifier, n_samples, self.needs_index)
+        self._setup_distributed(loader)
+        checked = CheckedBatches(loader, self._classifier, n_samples, self.needs_index, self.shard)
+        sampler = getattr(loader, "sampler", None)
 
         def batches(epoch: int) -> Iterator[Batch]:
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
             for x_b, y_b, idx in checked.epoch(epoch):
                 yield Batch(x_b, y_b, idx)
 
@@ -466,6 +476,26 @@ class AdversarialTrainerBase(Trainer):
                 and n_samples > 1 and _has_batchnorm(self.network.model)):
             raise ValueError(f"loader: its last batch has one sample ({n_samples} samples, batch_size {size}), "
                              "which BatchNorm cannot train on: use drop_last=True or another batch_size")
+
+    def _setup_distributed(self, loader) -> None:
+        """Under torch.distributed: the update through DistributedDataParallel, the per-sample state sharded."""
+        self.shard = distributed.world()
+        if self.shard is None:
+            return
+        if not self.objective.ddp_ready:
+            raise ValueError(f"base: {self.objective.name!r} is not supported under DistributedDataParallel yet "
+                             "(its update is not one forward and one backward); PGD-AT, FGSM, Free/DEAT and the "
+                             "methods on them are")
+        if any(p.stage == "guard" for p in self.parts):
+            raise ValueError("co_guard is not supported under DistributedDataParallel yet")
+        if self.needs_index and not isinstance(getattr(loader, "sampler", None), distributed.ShardedSampler):
+            raise ValueError("loader: per-sample state under DistributedDataParallel needs each rank's fixed shard: "
+                             "use art_accel.distributed.sharded_loader or a ShardedSampler")
+        if self.network.update_model is None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.network.update_model = DistributedDataParallel(self.network.model, device_ids=ids)
 
     @property
     def needs_index(self) -> bool:
@@ -549,12 +579,15 @@ class AdversarialTrainerBase(Trainer):
                 self._restore_weights(saved)  # a failed epoch leaves the weights as they were at its start
                 raise
             spent = self.counter.since(before)
+            passes = torch.tensor([spent.training_forward(), spent.training_backward()], dtype=torch.float64)
+            if self.shard is not None:  # the global count: every rank's passes
+                distributed.all_reduce_sum(passes)
             elapsed += timer.seconds
             record.update(
                 seconds=timer.seconds,
                 elapsed_seconds=elapsed,
-                forward_passes=spent.training_forward(),
-                backward_passes=spent.training_backward(),
+                forward_passes=int(passes[0]),
+                backward_passes=int(passes[1]),
             )
             if val is not None:
                 record.update(self._validate(val[0], val[1], val_iter))
@@ -585,6 +618,10 @@ class AdversarialTrainerBase(Trainer):
                     magnitude += self._magnitude(out, batch)
                 if scheduler is not None and scheduler_step == "batch":
                     scheduler.step()
+            if self.shard is not None:  # global metrics: one collective per epoch
+                count = torch.tensor([float(meter.count)], device=self.device)
+                distributed.all_reduce_sum(meter.loss, meter.correct, count, magnitude)
+                meter.count = int(count.item())
             record.update(meter.read())
             if not math.isfinite(record["loss"]):
                 raise FloatingPointError(
@@ -671,7 +708,10 @@ class AdversarialTrainerBase(Trainer):
         if not self._weights_finite():
             raise FloatingPointError(f"save_checkpoint: the weights after epoch {self.history.records[-1]['epoch']} "
                                      "are not finite; nothing was written")
-        write_checkpoint(path, plain({
+        rng = torch.get_rng_state()
+        if self.shard is not None:  # every rank's RNG state; rank 0 writes
+            rng = distributed.gather_rows(rng[None], self.shard)
+        payload = plain({
             "method": self.method_name,
             "epoch": self.history.records[-1]["epoch"],
             "n_samples": getattr(self, "_n_samples", None),
@@ -681,9 +721,13 @@ class AdversarialTrainerBase(Trainer):
             "scheduler": None if scheduler is None else scheduler.state_dict(),
             "history": self.history.to_dict(),
             "method_state": self._method_state(),
-            "torch_rng": torch.get_rng_state(),
+            "torch_rng": rng,
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
-        }))
+        })
+        if self.shard is None or self.shard[0] == 0:
+            write_checkpoint(path, payload)
+        if self.shard is not None:
+            torch.distributed.barrier()
 
     def _weights_finite(self) -> bool:
         """Whether every parameter and buffer of the model is finite (one host read)."""
@@ -704,7 +748,13 @@ class AdversarialTrainerBase(Trainer):
             if scheduler is not None and payload["scheduler"] is not None:
                 scheduler.load_state_dict(payload["scheduler"])
             self._load_method_state(payload["method_state"])
-            torch.set_rng_state(payload["torch_rng"].cpu())
+            rng = payload["torch_rng"].cpu()
+            if self.shard is not None:
+                if rng.dim() != 2 or rng.shape[0] != self.shard[1]:
+                    raise ValueError(f"the checkpoint holds RNG states of {rng.shape[0] if rng.dim() == 2 else 1} "
+                                     f"ranks; resume on the same world size ({self.shard[1]} now)")
+                rng = rng[self.shard[0]].clone()  # its own storage: set_rng_state reads from its start
+            torch.set_rng_state(rng)
             if payload["cuda_rng"] is not None and self.device.type == "cuda":
                 torch.cuda.set_rng_state_all(payload["cuda_rng"])
             history = TrainingHistory.from_dict(payload["history"])

@@ -40,6 +40,8 @@ class BasePart(Part):
     name = "pgd"
     #: False for bases whose attack is fused into the update (no separate adversarial batch).
     separable = True
+    #: Whether the update is one forward and one backward per optimizer step (what DDP requires).
+    ddp_ready = True
 
     def apply_k(self, k: int) -> None:
         """Set the attack strength ``k`` (used by schedules)."""
@@ -80,6 +82,8 @@ class PairLossBase(BasePart):
 
     :param beta: Weight of the robustness term.
     """
+
+    ddp_ready = False  # two forwards (clean and adversarial) before one backward
 
     def __init__(self, beta: float = 6.0):
         self.beta = check_number(beta, "beta", low=0.0)

@@ -110,7 +110,7 @@ class NaturalEpochs(BasePart):
     def __init__(self, inner: BasePart, epochs: int = 0):
         self.inner = inner
         self.epochs = check_int(epochs, "delay_epochs", low=0)
-        self.name, self.separable = inner.name, inner.separable
+        self.name, self.separable, self.ddp_ready = inner.name, inner.separable, inner.ddp_ready
         self._natural = False
 
     def bind(self, trainer) -> None:
