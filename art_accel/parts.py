@@ -36,6 +36,7 @@ CATALOGUE = {
     "FreeReplay": "art_accel.trainers.bases",
     "WeightPerturbation": "art_accel.trainers.awp",
     "KSchedule": "art_accel.schedules",
+    "EpsRamp": "art_accel.schedules",
     "MPlusSteps": "art_accel.trainers.mplus",
     "AmataAnneal": "art_accel.trainers.amata",
     "WeakFixedStart": "art_accel.trainers.amata",

@@ -210,3 +210,32 @@ class KSchedule(Part):
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         vars(self.schedule).update(state)
+
+
+class EpsRamp(Part):
+    """
+    An eps warm-up: the training budget grows linearly to the trainer's ``eps`` over the first
+    ``ramp_epochs`` epochs (``eps (t + 1) / ramp_epochs`` at 0-based epoch ``t``), then stays; validation
+    always uses the full ``eps``. The standard recipe for MNIST at eps 0.3, where PGD training from the full
+    budget can stay at the chance plateau. Compose it with any trainer by ``schedule=EpsRamp(n)``; a method
+    that chooses its own eps per sample (ECAS) refuses it.
+
+    :param ramp_epochs: Epochs to reach the full eps.
+    """
+
+    stage = "schedule"
+    key = "eps_ramp"
+
+    def __init__(self, ramp_epochs: int):
+        self.ramp_epochs = check_int(ramp_epochs, "ramp_epochs", low=1)
+
+    def check(self, trainer) -> None:
+        if any(p.key == "ecas" for p in trainer.parts):
+            raise ValueError("schedule: ECAS chooses each sample's eps from its own space; an eps ramp would fight it")
+
+    def config(self) -> Dict[str, Any]:
+        return {"eps_ramp_epochs": self.ramp_epochs}
+
+    def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
+        t = self.trainer
+        t.eps = t.attack.eps = t.target_eps * min(1.0, (epoch + 1) / self.ramp_epochs)

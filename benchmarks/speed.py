@@ -1,8 +1,9 @@
 """
 Speed options a careful user reaches for, measured on this machine with interleaved runs (the order rotates
 every round) and medians of per-round ratios: (a) ``memory_format="channels_last"`` against the default
-layout for one PGD-7 epoch; (b) ``evaluate_robustness``' PGD-20 on the device (the default engine) against
-the same attack through ART's ``generate``. Writes docs/benchmarks/speed.md and .json.
+layout for one PGD-7 epoch, and skipping ART's identity standardisation against applying it; (b)
+``evaluate_robustness``' PGD-20 on the device (the default engine) against the same attack through ART's
+``generate``. Writes docs/benchmarks/speed.md and .json.
 
     python benchmarks/speed.py --data-dir ../shared/data --rounds 3
 """
@@ -23,10 +24,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 EPS = 0.3
 
 
-def epoch_seconds(memory_format: str, x, y) -> float:
+def epoch_seconds(memory_format: str, x, y, identity_applied: bool = False) -> float:
     torch.manual_seed(0)
     clf = build_classifier((1, 28, 28), 10, width=16)
     trainer = AdversarialTrainerPGD(clf, eps=EPS, max_iter=7, memory_format=memory_format, verbose=False)
+    if identity_applied:  # what every forward did before: ART's default (x - 0) * 1
+        trainer.network._mean = torch.zeros((), device=trainer.device)
+        trainer.network._inv_std = torch.ones((), device=trainer.device)
     return trainer.fit(x, y, nb_epochs=1, batch_size=128)[0]["seconds"]
 
 
@@ -49,22 +53,26 @@ def main() -> None:
     torch.manual_seed(0)
     clf = build_classifier((1, 28, 28), 10, width=16)
     AdversarialTrainerPGD(clf, eps=EPS, max_iter=3, verbose=False).fit(x[:4000], y[:4000], nb_epochs=1)
-    layout = {"contiguous": [], "channels_last": []}
+    layout = {"contiguous": [], "channels_last": [], "identity_applied": []}
     engine = {"art": [], "on_device": []}
     accuracy = {"art": [], "on_device": []}
     for r in range(args.rounds):
-        for fmt in (("contiguous", "channels_last") if r % 2 == 0 else ("channels_last", "contiguous")):
-            layout[fmt].append(epoch_seconds(fmt, x, y))
+        for fmt in (("contiguous", "channels_last", "identity_applied") if r % 2 == 0
+                    else ("identity_applied", "channels_last", "contiguous")):
+            layout[fmt].append(epoch_seconds("contiguous" if fmt == "identity_applied" else fmt, x, y,
+                                             fmt == "identity_applied"))
         for eng in (("art", "on_device") if r % 2 == 0 else ("on_device", "art")):
             seconds, acc = evaluation_seconds(eng, clf, xe, ye)
             engine[eng].append(seconds)
             accuracy[eng].append(acc)
         print(r, {k: v[-1] for k, v in layout.items()}, {k: v[-1] for k, v in engine.items()}, flush=True)
     cl = [a / b for a, b in zip(layout["channels_last"], layout["contiguous"])]
+    ident = [a / b for a, b in zip(layout["contiguous"], layout["identity_applied"])]
     ev = [a / b for a, b in zip(engine["on_device"], engine["art"])]
     m = machine_info()
     out = {"machine": m, "rounds": args.rounds, "layout_seconds": layout, "engine_seconds": engine,
-           "engine_accuracy": accuracy, "channels_last_ratio": cl, "on_device_ratio": ev}
+           "engine_accuracy": accuracy, "channels_last_ratio": cl, "on_device_ratio": ev,
+           "identity_skipped_ratio": ident}
     docs = os.path.join(HERE, "..", "docs", "benchmarks")
     with open(os.path.join(docs, "speed.json"), "w", encoding="utf-8") as f:
         json.dump(out, f, indent=1)
@@ -77,6 +85,9 @@ def main() -> None:
              f"| one PGD-7 epoch, {len(y):,} MNIST images, CNN width 16: `memory_format=\"channels_last\"` vs "
              f"contiguous | {median(layout['contiguous']):.2f} | {median(layout['channels_last']):.2f} | "
              f"{median(cl):.3f} ({spread(cl)}) |",
+             f"| one PGD-7 epoch, same: ART's identity standardisation skipped (now) vs applied on every forward "
+             f"| {median(layout['identity_applied']):.2f} | {median(layout['contiguous']):.2f} | "
+             f"{median(ident):.3f} ({spread(ident)}) |",
              f"| `evaluate_robustness` PGD-20 on {len(ye):,} test images: on-device engine (default) vs ART's "
              f"`generate` | {median(engine['art']):.2f} | {median(engine['on_device']):.2f} | {median(ev):.3f} "
              f"({spread(ev)}) |", "",

@@ -157,3 +157,26 @@ def test_a_part_belongs_to_one_trainer():
     art_accel.AdversarialTrainerPGD(make_classifier(), eps=0.1, schedule=steps, verbose=False)
     with pytest.raises(ValueError, match="another trainer"):
         art_accel.AdversarialTrainerPGD(make_classifier(), eps=0.1, schedule=steps, verbose=False)
+
+
+def test_eps_ramp_reaches_the_full_budget_and_validation_uses_it(data):
+    from art_accel.parts import EpsRamp
+
+    t = art_accel.AdversarialTrainerPGD(make_classifier(), eps=0.1, max_iter=1, schedule=EpsRamp(4), verbose=False)
+    h = t.fit(*data, nb_epochs=6, batch_size=16, validation_data=(data[0][:8], data[1][:8]), validation_max_iter=1)
+    assert h["eps"] == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1, 0.1])
+    assert t.target_eps == 0.1 and t.method_name == "pgd+eps_ramp"
+    deltas = []
+    original = t.attack.perturb
+
+    def spy(x, y, **kw):
+        out = original(x, y, **kw)
+        deltas.append(float((out.x_adv - x).abs().max()))
+        return out
+
+    t.reset()
+    t.attack.perturb = spy
+    t.fit(*data, nb_epochs=1, batch_size=40)
+    assert max(deltas) <= 0.025 + 1e-6  # epoch 0 attacks within the ramped budget
+    with pytest.raises(ValueError, match="ECAS"):
+        art_accel.AdversarialTrainerECAS(make_classifier(), eps=0.1, h_low=0.5, h_high=1.2, schedule=EpsRamp(2))

@@ -66,3 +66,17 @@ def test_on_device_evaluation_equals_arts_generate(kind):
     assert ours == pytest.approx(art_acc, abs=1 / len(y))  # at most one sample flips on float rounding
     res = art_accel.evaluate_robustness(clf, x, y, eps=0.1, attacks=("clean", "pgd5"), engine="art")
     assert 0.0 <= res["pgd5"] <= res["clean"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="torch.compile is measured slower on CPU; checked on CUDA")
+def test_a_compiled_model_trains_on_cuda():
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 8 * 8, 4)).cuda()
+    compiled = torch.compile(model)
+    from art.estimators.classification import PyTorchClassifier
+
+    clf = PyTorchClassifier(compiled, loss=torch.nn.CrossEntropyLoss(), optimizer=torch.optim.SGD(
+        compiled.parameters(), lr=0.05), input_shape=(1, 8, 8), nb_classes=4, clip_values=(0.0, 1.0),
+        device_type="gpu")
+    h = art_accel.AdversarialTrainerPGD(clf, eps=0.1, max_iter=2, verbose=False).fit(*_data(), nb_epochs=2)
+    assert h["backward_passes"] == [3, 3] and np.isfinite(h["loss"]).all()

@@ -170,6 +170,8 @@ class AdversarialTrainerBase(Trainer):
         check_classifier(classifier)
         super().__init__(classifier=classifier)
         self.eps = check_budget(check_number(eps, "eps", low=0.0), "eps", classifier)
+        #: The run's budget (validation uses it; ``eps`` may follow a schedule such as :class:`EpsRamp`).
+        self.target_eps = self.eps
         self.eps_step = check_number(eps_step, "eps_step", low=0.0, low_open=True)
         self.max_iter = check_int(max_iter, "max_iter", low=0)
         self.num_random_init = check_int(num_random_init, "num_random_init", low=0)
@@ -783,7 +785,8 @@ class AdversarialTrainerBase(Trainer):
         model, net = self.network.model, self.network
         was_training = model.training
         model.eval()
-        attack = OnDevicePGD(net, self.eps, max(self.eps / 4, 1e-6), max_iter, 0, phase="validation")
+        eps = self.target_eps  # the run's budget, also while a schedule ramps the training eps up
+        attack = OnDevicePGD(net, eps, max(eps / 4, 1e-6), max_iter, 0, phase="validation")
         correct = robust = 0
         with Timer(self.device) as timer:
             for start in range(0, x.shape[0], 256):
