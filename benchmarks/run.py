@@ -25,6 +25,7 @@ from art_accel.data import load_mnist5k
 from art_accel.evaluation import evaluate_robustness
 from art_accel.models import PreActResNet18, mnist_cnn
 from art_accel.registry import get_method
+from art_accel.schedules import EpsRamp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -123,10 +124,19 @@ def run_art(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data, seed: int
 
 
 def run_ours(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data) -> Dict[str, Any]:
-    trainer = get_method(name)(clf, eps=cfg.eps, verbose=False, **kwargs)
+    recipe = {}
+    if cfg.eps_ramp and not name.startswith("ecas"):
+        recipe["schedule"] = EpsRamp(cfg.eps_ramp)
+    trainer = get_method(name)(clf, eps=cfg.eps, nb_epochs=cfg.epochs, verbose=False, **kwargs, **recipe)
+    scheduler, step = None, "epoch"
+    if cfg.lr_schedule == "onecycle":
+        batches = -(-len(data.y_train) // cfg.batch_size)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(clf.optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * batches)
+        step = "batch"
     n_val = cfg.n_val
     history = trainer.fit(data.x_train, data.y_train, nb_epochs=cfg.epochs, batch_size=cfg.batch_size,
-                          validation_data=(data.x_test[-n_val:], data.y_test[-n_val:]))
+                          validation_data=(data.x_test[-n_val:], data.y_test[-n_val:]), scheduler=scheduler,
+                          scheduler_step=step)
     return {
         "train_seconds": history.total("seconds"),
         "forward_passes": history.total("forward_passes"),
