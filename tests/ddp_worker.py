@@ -21,6 +21,7 @@ def run(rank, world, init_file, task, out):
     _setup(rank, world, init_file)
     try:
         globals()[task](rank, out)
+        dist.barrier()  # no rank tears the group down while another still uses it
     finally:
         dist.destroy_process_group()
 
