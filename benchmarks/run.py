@@ -5,6 +5,7 @@ exists (resumable), then the report (docs/benchmarks/results.md and PNG plots). 
     python benchmarks/run.py --config mnist --data-dir ../shared/data --seeds 0,1
     python benchmarks/run.py --config cifar10-subset --data-dir ../shared/data --methods pgd-10,atas --seeds 0,1
     python benchmarks/run.py --config smoke          # CI: a few batches of the embedded MNIST-5k
+    python benchmarks/run.py --config mnist-recipe --methods pgd-10 --seeds 0,1,2 --probe --data-dir ...
 """
 from __future__ import annotations
 
@@ -201,8 +202,13 @@ def main(argv=None):
     parser.add_argument("--report", default=os.path.join(HERE, "..", "docs", "benchmarks"),
                         help="folder of results.md and the plots ('' to skip the report)")
     parser.add_argument("--force", action="store_true", help="rerun finished results")
+    parser.add_argument("--probe", action="store_true",
+                        help="check a recipe: no AutoAttack, results in results/probe/, no report")
     args = parser.parse_args(argv)
     cfg = CONFIGS[args.config]
+    if args.probe:
+        cfg = Config(**{**cfg.__dict__, "n_autoattack": 0})
+        args.results, args.report = os.path.join(args.results, "probe"), ""
     if args.epochs:
         cfg = Config(**{**cfg.__dict__, "epochs": args.epochs})
     methods = [m for m in args.methods.split(",") if m] or list(cfg.methods)
