@@ -26,7 +26,7 @@ def load(results_dir: str) -> Dict[str, Dict[str, List[dict]]]:
         with open(path, encoding="utf-8") as f:
             rec = json.load(f)
         cfg = CONFIGS.get(rec["config"])
-        if cfg is not None and rec["epochs"] == cfg.epochs:
+        if cfg is not None and rec["epochs"] == cfg.epochs and not cfg.superseded_by:
             out[rec["config"]][rec["method"]].append(rec)
     return out
 
@@ -395,8 +395,19 @@ def write_report(results_dir: str, out_dir: str) -> str:
             lines.append(f"![{f}]({f})")
         lines.append("")
     if machine:
-        lines += ["## Machine", "", f"{machine['cpu']}, {machine['cores']} cores, no GPU; torch {machine['torch']} "
-                  f"({machine['torch_threads']} threads), ART {machine['art']}, Python {machine['python']}.", ""]
+        per_config = {c: sorted({r["machine"]["cpu"] for recs in data[c].values() for r in recs}) for c in data
+                      if not CONFIGS[c].superseded_by}
+        where = "; ".join(f"{c}: {', '.join(cpus)}" for c, cpus in per_config.items())
+        lines += ["## Machine", "", f"{machine['cores']} cores, no GPU; torch {machine['torch']} "
+                  f"({machine['torch_threads']} threads), ART {machine['art']}, Python {machine['python']}. "
+                  f"CPU per configuration: {where}.", ""]
+    superseded = [c for c in CONFIGS.values() if c.superseded_by]
+    if superseded:
+        lines += ["## Superseded configurations", "",
+                  "; ".join(f"{c.name} (replaced by {c.superseded_by})" for c in superseded) + ": their recipe "
+                  "(constant LR 0.05, eps 0.3 from the first step) left PGD-AT and ART's Madry trainer at the "
+                  "chance plateau on some seeds, so their results no longer support a comparison and are not "
+                  "reported; the JSON files stay in benchmarks/results/.", ""]
     lines += ["## The papers' claims at this scale", "",
               "Each line compares means over the seeds present (time: the mean per-seed ratio over shared "
               "seeds). Differences are in percentage points of "
