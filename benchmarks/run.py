@@ -99,7 +99,9 @@ def run_art(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data, seed: int
                                    batch_size=cfg.batch_size, verbose=False)
     if name == "ART:madry":
         trainer = AdversarialTrainerMadryPGD(clf, nb_epochs=cfg.epochs, batch_size=cfg.batch_size, eps=eps,
-                                             eps_step=eps / 4, max_iter=k)
+                                             eps_step=eps / 4, max_iter=k, num_random_init=1)
+        if cfg.lr_schedule != "constant" or cfg.eps_ramp:
+            return run_art_madry_recipe(trainer, clf, cfg, data, y_oh)
         fit = lambda: trainer.fit(data.x_train, y_oh)  # noqa: E731
     elif name == "ART:fbf":
         trainer = AdversarialTrainerFBFPyTorch(clf, eps=eps)
@@ -121,6 +123,46 @@ def run_art(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data, seed: int
         "forward_passes": counter.fwd / cfg.batch_size,
         "backward_passes": counter.bwd / cfg.batch_size,
         "history": None,
+    }
+
+
+def run_art_madry_recipe(trainer, clf, cfg: Config, data, y_oh) -> Dict[str, Any]:
+    """
+    ART's Madry trainer under the configuration's recipe, through ART's documented API only: the one-cycle
+    scheduler goes through ``fit(**kwargs)`` to ``PyTorchClassifier.fit``, which ART calls once per batch with
+    ``nb_epochs=1`` (so the scheduler steps once per batch, as ours); the eps warm-up sets the trainer's
+    ``ProjectedGradientDescent`` eps before each one-epoch ``fit`` (step eps/4 of the full eps throughout, as our
+    ``EpsRamp``). Between epochs: the same validation as our trainers (clean and PGD-10, step eps/4, no random
+    start, full eps, on the same slice), not counted as training time.
+    """
+    batches = -(-len(data.y_train) // cfg.batch_size)
+    scheduler = None
+    if cfg.lr_schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(clf.optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * batches)
+    counter = SampleCounter(clf.model)
+    x_val, y_val = data.x_test[-cfg.n_val:], data.y_test[-cfg.n_val:]
+    records, elapsed = [], 0.0
+    for epoch in range(cfg.epochs):
+        eps = cfg.eps * min(1.0, (epoch + 1) / cfg.eps_ramp) if cfg.eps_ramp else cfg.eps
+        trainer.attack.set_params(eps=eps)
+        lr = float(clf.optimizer.param_groups[0]["lr"])
+        fwd, bwd = counter.fwd, counter.bwd
+        start = time.perf_counter()
+        trainer.fit(data.x_train, y_oh, nb_epochs=1, batch_size=cfg.batch_size, scheduler=scheduler)
+        seconds = time.perf_counter() - start
+        elapsed += seconds
+        fwd_epoch, bwd_epoch = counter.fwd - fwd, counter.bwd - bwd  # before validation, whose hooks also count
+        val = evaluate_robustness(clf, x_val, y_val, cfg.eps, attacks=("clean", "pgd10"), eps_step=cfg.eps / 4)
+        records.append({"epoch": epoch, "lr": lr, "eps": eps, "seconds": seconds, "elapsed_seconds": elapsed,
+                        "forward_passes": fwd_epoch / cfg.batch_size, "backward_passes": bwd_epoch / cfg.batch_size,
+                        "val_accuracy": val["clean"], "val_robust_accuracy": val["pgd10"]})
+        counter.fwd, counter.bwd = fwd + fwd_epoch, bwd + bwd_epoch
+    return {
+        "train_seconds": elapsed,
+        "forward_passes": counter.fwd / cfg.batch_size,
+        "backward_passes": counter.bwd / cfg.batch_size,
+        "history": {"method": "ART AdversarialTrainerMadryPGD", "config": {"recipe": "one-cycle LR through fit "
+                    "kwargs, eps set per epoch"}, "records": records},
     }
 
 
@@ -167,7 +209,7 @@ def run_one(cfg: Config, method: str, seed: int, data, path: str) -> Dict[str, A
     results = evaluate_robustness(clf, x_eval, y_eval, cfg.eps, attacks=("clean", "pgd20", "cw20"), seed=seed)
     if cfg.n_autoattack:
         aa = evaluate_robustness(clf, x_eval, y_eval, cfg.eps, attacks=("autoattack",), seed=seed,
-                                 n_samples=cfg.n_autoattack)
+                                 n_samples=cfg.n_autoattack, batch_size=cfg.n_autoattack)
         results["autoattack"] = aa["autoattack"]
         results["seconds"]["autoattack"] = aa["seconds"]["autoattack"]
     record = {
@@ -185,10 +227,11 @@ def run_one(cfg: Config, method: str, seed: int, data, path: str) -> Dict[str, A
     return record
 
 
-def _same_settings(path: str, kwargs: Dict[str, Any]) -> bool:
-    """A finished result is reused only if it was produced with the method's current settings."""
+def _same_settings(path: str, kwargs: Dict[str, Any], cfg: Config) -> bool:
+    """A finished result is reused only if it was produced with the method's current settings and evaluation."""
     with open(path, encoding="utf-8") as f:
-        return json.load(f).get("kwargs") == kwargs
+        rec = json.load(f)
+    return rec.get("kwargs") == kwargs and rec.get("n_autoattack") == cfg.n_autoattack
 
 
 def main(argv=None):
@@ -201,6 +244,7 @@ def main(argv=None):
     parser.add_argument("--results", default=os.path.join(HERE, "results"), help="JSON results folder")
     parser.add_argument("--report", default=os.path.join(HERE, "..", "docs", "benchmarks"),
                         help="folder of results.md and the plots ('' to skip the report)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
     parser.add_argument("--force", action="store_true", help="rerun finished results")
     parser.add_argument("--probe", action="store_true",
                         help="check a recipe: no AutoAttack, results in results/probe/, no report")
@@ -216,7 +260,8 @@ def main(argv=None):
     if unknown:
         raise SystemExit(f"unknown methods {unknown}; known: {sorted(METHODS)}")
     seeds = [int(s) for s in args.seeds.split(",") if s]
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     data = load_data(cfg, args.data_dir)
     os.makedirs(args.results, exist_ok=True)
     jobs = [(m, s) for s in seeds for m in methods]
@@ -224,7 +269,7 @@ def main(argv=None):
     for method, seed in bar:
         path = os.path.join(args.results, f"{cfg.name}__{method}__seed{seed}__e{cfg.epochs}.json")
         bar.set_postfix_str(f"{method} seed {seed}")
-        if os.path.exists(path) and not args.force and _same_settings(path, method_spec(cfg, method)[1]):
+        if os.path.exists(path) and not args.force and _same_settings(path, method_spec(cfg, method)[1], cfg):
             continue
         rec = run_one(cfg, method, seed, data, path)
         ev = rec["evaluation"]
