@@ -47,6 +47,8 @@ METHODS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "pgd-10": ("pgd", {"max_iter": 10}),
     "pgd-7": ("pgd", {"max_iter": 7}),
     "fgsm-rs": ("fgsm", {}),
+    # the step the ATAS paper enlarges FGSM-RS to, to cause catastrophic overfitting at 8/255 (its Section III)
+    "fgsm-rs-14": ("fgsm", {"eps_step": 14 / 255}),
     "free-4": ("free", {"nb_replays": 4}),
     "free-8": ("free", {"nb_replays": 8}),
     "trades": ("trades", {"max_iter": 10}),
@@ -140,6 +142,16 @@ CONFIGS: Dict[str, Config] = {
               "2 of 6 epochs (our trainers; ECAS keeps its own eps space), batch 128; ATAS' warm-up is its default "
               "(1 of 6 epochs). ART's Madry trainer takes no scheduler and no eps warm-up: constant LR 0.05, eps "
               "0.3 from the start.",
+    ),
+    "cifar10-co-probe": Config(
+        name="cifar10-co-probe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=30, n_train=0,
+        lr=0.2, lr_schedule="onecycle", target=0.2, n_autoattack=0, methods=("fgsm-rs-14", "fgsm-rs", "atas"),
+        notes="Search for a catastrophic-overfitting setting on the CIFAR subset (probe runs only).",
+    ),
+    "cifar10-co-probe-w16": Config(
+        name="cifar10-co-probe-w16", data="cifar10-subset", model="preact", width=16, eps=8 / 255, epochs=30,
+        n_train=0, lr=0.2, lr_schedule="onecycle", target=0.2, n_autoattack=0, methods=("fgsm-rs-14",),
+        notes="Search for a catastrophic-overfitting setting on the CIFAR subset (probe runs only), width 16.",
     ),
     "smoke": Config(
         name="smoke", data="mnist5k", model="cnn", width=4, eps=0.3, epochs=2, n_train=256, n_val=32, n_eval=32,
