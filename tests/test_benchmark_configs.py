@@ -7,7 +7,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 
 from configs import CONFIGS, METHODS, method_spec  # noqa: E402
-from report import _collapsed  # noqa: E402
+from report import collapsed  # noqa: E402
 
 from art_accel.registry import METHODS as REGISTRY  # noqa: E402
 
@@ -32,9 +32,9 @@ def test_overrides_replace_only_their_configuration_s_arguments():
 
 
 def test_collapse_rule():
-    assert _collapsed([0.10, 0.20, 0.25, 0.02])  # falls below 5% and below half the peak
-    assert not _collapsed([0.10, 0.20, 0.25, 0.20])
-    assert not _collapsed([0.04, 0.06, 0.08])  # low but never fell after a peak
-    assert not _collapsed([0.08, 0.09, 0.06, 0.05])  # 5% is not below 5%
-    assert _collapsed([0.30, 0.01, 0.25])  # a collapse that recovers still counts
-    assert _collapsed([0.20, 0.01, 0.30])  # ... even above its earlier best
+    assert collapsed([0.10, 0.20, 0.25, 0.02])  # falls below 5% and below half the peak
+    assert not collapsed([0.10, 0.20, 0.25, 0.20])
+    assert not collapsed([0.04, 0.06, 0.08])  # low but never fell after a peak
+    assert not collapsed([0.08, 0.09, 0.06, 0.05])  # 5% is not below 5%
+    assert collapsed([0.30, 0.01, 0.25])  # a collapse that recovers still counts
+    assert collapsed([0.20, 0.01, 0.30])  # ... even above its earlier best

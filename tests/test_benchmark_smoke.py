@@ -27,6 +27,7 @@ def test_smoke_configuration_runs_resumes_and_reports(tmp_path):
     subprocess.run(cmd, check=True, capture_output=True, timeout=600)  # resumable: nothing rerun
     assert mtimes == {f: os.path.getmtime(results / f) for f in files}
     text = (report / "results.md").read_text()
-    assert "| **pgd-10** | 1 |" in text and "| atas | 1 |" in text  # the headline row is bold
-    assert "still short of 2 trained seeds: pgd-10" in text
-    assert (report / "smoke_robust_vs_time.png").exists()
+    assert "| **pgd-10** | 0/1 |" in text and "| atas | 0/1 |" in text  # headline bold; a tiny run cannot train
+    assert "short of 3 trained seeds: pgd-10" in text
+    assert "| 1.00 |" in text  # pgd-10's own time ratio
+    assert (report / "smoke_time_to_robustness.png").exists()
