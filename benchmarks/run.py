@@ -13,7 +13,7 @@ import argparse
 import json
 import os
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
@@ -197,7 +197,26 @@ def time_to_target(history, target: float):
     return None
 
 
-def run_one(cfg: Config, method: str, seed: int, data, path: str) -> Dict[str, Any]:
+def weights_path(path: str) -> str:
+    """Where a run's final weights are kept for a later AutoAttack (``*.pt`` is git-ignored: never committed)."""
+    folder = os.path.join(os.path.dirname(path), "models")
+    return os.path.join(folder, os.path.basename(path)[: -len(".json")] + ".pt")
+
+
+def _write(record: Dict[str, Any], path: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=1, default=float)
+    os.replace(tmp, path)
+
+
+def autoattack(clf, cfg: Config, data, seed: int) -> Dict[str, Any]:
+    x_eval, y_eval = data.x_test[: cfg.n_eval], data.y_test[: cfg.n_eval]
+    return evaluate_robustness(clf, x_eval, y_eval, cfg.eps, attacks=("autoattack",), seed=seed,
+                               n_samples=cfg.n_autoattack, batch_size=cfg.n_autoattack)
+
+
+def run_one(cfg: Config, method: str, seed: int, data, path: str, autoattack_later: bool = False) -> Dict[str, Any]:
     name, kwargs = method_spec(cfg, method)
     clf = make_classifier(cfg, seed, data.input_shape, data.nb_classes)
     torch.manual_seed(seed)
@@ -207,9 +226,8 @@ def run_one(cfg: Config, method: str, seed: int, data, path: str) -> Dict[str, A
     n_eval = cfg.n_eval
     x_eval, y_eval = data.x_test[:n_eval], data.y_test[:n_eval]
     results = evaluate_robustness(clf, x_eval, y_eval, cfg.eps, attacks=("clean", "pgd20", "cw20"), seed=seed)
-    if cfg.n_autoattack:
-        aa = evaluate_robustness(clf, x_eval, y_eval, cfg.eps, attacks=("autoattack",), seed=seed,
-                                 n_samples=cfg.n_autoattack, batch_size=cfg.n_autoattack)
+    if cfg.n_autoattack and not autoattack_later:
+        aa = autoattack(clf, cfg, data, seed)
         results["autoattack"] = aa["autoattack"]
         results["seconds"]["autoattack"] = aa["seconds"]["autoattack"]
     record = {
@@ -220,10 +238,26 @@ def run_one(cfg: Config, method: str, seed: int, data, path: str) -> Dict[str, A
         "time_per_backward_pass": out["train_seconds"] / max(out["backward_passes"], 1),
         "time_to_target": time_to_target(out["history"], cfg.target),
     }
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=1, default=float)
-    os.replace(tmp, path)
+    if cfg.n_autoattack and autoattack_later:
+        os.makedirs(os.path.dirname(weights_path(path)), exist_ok=True)
+        torch.save(clf.model.state_dict(), weights_path(path))
+    _write(record, path)
+    return record
+
+
+def autoattack_later(cfg: Config, method: str, seed: int, data, path: str) -> Optional[Dict[str, Any]]:
+    """AutoAttack on a finished run's saved weights (loaded with weights_only=True), written into its result."""
+    with open(path, encoding="utf-8") as f:
+        record = json.load(f)
+    if "autoattack" in record["evaluation"] or not cfg.n_autoattack:
+        return None
+    clf = make_classifier(cfg, seed, data.input_shape, data.nb_classes)
+    clf.model.load_state_dict(torch.load(weights_path(path), map_location="cpu", weights_only=True))
+    aa = autoattack(clf, cfg, data, seed)
+    record["evaluation"]["autoattack"] = aa["autoattack"]
+    record["evaluation"]["seconds"]["autoattack"] = aa["seconds"]["autoattack"]
+    record["autoattack_machine"] = machine_info()
+    _write(record, path)
     return record
 
 
@@ -246,6 +280,10 @@ def main(argv=None):
                         help="folder of results.md and the plots ('' to skip the report)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
     parser.add_argument("--force", action="store_true", help="rerun finished results")
+    parser.add_argument("--autoattack-later", action="store_true",
+                        help="no AutoAttack now; keep the weights (git-ignored) for --autoattack-only")
+    parser.add_argument("--autoattack-only", action="store_true",
+                        help="run the missing AutoAttack of finished results from their kept weights")
     parser.add_argument("--probe", action="store_true",
                         help="check a recipe: no AutoAttack, results in results/probe/, no report")
     args = parser.parse_args(argv)
@@ -269,9 +307,15 @@ def main(argv=None):
     for method, seed in bar:
         path = os.path.join(args.results, f"{cfg.name}__{method}__seed{seed}__e{cfg.epochs}.json")
         bar.set_postfix_str(f"{method} seed {seed}")
+        if args.autoattack_only:
+            if os.path.exists(path) and os.path.exists(weights_path(path)):
+                rec = autoattack_later(cfg, method, seed, data, path)
+                if rec is not None:
+                    tqdm.write(f"{cfg.name} {method} seed {seed}: AA {rec['evaluation']['autoattack']:.3f}")
+            continue
         if os.path.exists(path) and not args.force and _same_settings(path, method_spec(cfg, method)[1], cfg):
             continue
-        rec = run_one(cfg, method, seed, data, path)
+        rec = run_one(cfg, method, seed, data, path, autoattack_later=args.autoattack_later)
         ev = rec["evaluation"]
         tqdm.write(f"{cfg.name} {method} seed {seed}: {rec['train_seconds']:.1f} s, "
                    f"{rec['backward_passes']:.0f} BP, clean {ev['clean']:.3f}, pgd20 {ev['pgd20']:.3f}, "
