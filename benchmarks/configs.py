@@ -51,6 +51,9 @@ METHODS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "fgsm-rs": ("fgsm", {}),
     # the step the ATAS paper enlarges FGSM-RS to, to cause catastrophic overfitting at 8/255 (its Section III)
     "fgsm-rs-14": ("fgsm", {"eps_step": 14 / 255}),
+    # twice 8/255: the step at which Wong et al. (2020, Fig. 3) see FGSM-RS collapse at 8/255
+    "fgsm-rs-16": ("fgsm", {"eps_step": 16 / 255}),
+    "fgsm-rs-24": ("fgsm", {"eps_step": 24 / 255}),
     "free-4": ("free", {"nb_replays": 4}),
     "free-8": ("free", {"nb_replays": 8}),
     "trades": ("trades", {"max_iter": 10}),
@@ -163,7 +166,8 @@ CONFIGS: Dict[str, Config] = {
     ),
     "cifar10-co-probe": Config(
         name="cifar10-co-probe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=30, n_train=0,
-        lr=0.2, lr_schedule="onecycle", target=0.2, n_autoattack=0, methods=("fgsm-rs-14", "fgsm-rs", "atas"),
+        lr=0.2, lr_schedule="onecycle", target=0.2, n_autoattack=0,
+        methods=("fgsm-rs-14", "fgsm-rs-16", "fgsm-rs-24", "fgsm-rs", "atas"),
         notes="Search for a catastrophic-overfitting setting on the CIFAR subset (probe runs only).",
     ),
     "cifar10-co-probe-w16": Config(
