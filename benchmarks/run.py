@@ -58,13 +58,17 @@ def load_data(cfg: Config, data_dir: str):
     return data
 
 
-def make_classifier(cfg: Config, seed: int, input_shape, nb_classes: int):
+def make_classifier(cfg: Config, seed: int, input_shape, nb_classes: int, awp_proxy: bool = False):
+    """The configuration's classifier; ``awp_proxy``: with the AWP authors' proxy optimiser (plain SGD lr 0.01)."""
     from art.estimators.classification import PyTorchClassifier
 
     torch.manual_seed(seed)
     body = mnist_cnn(cfg.width, nb_classes) if cfg.model == "cnn" else PreActResNet18(cfg.width, nb_classes)
     model = _Net(body)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if awp_proxy:
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     return PyTorchClassifier(model, loss=torch.nn.CrossEntropyLoss(), optimizer=opt, input_shape=input_shape,
                              nb_classes=nb_classes, clip_values=(0.0, 1.0), device_type="cpu")
 
@@ -110,8 +114,10 @@ def run_art(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data, seed: int
         trainer = AdversarialTrainerTRADESPyTorch(clf, pgd, beta=6.0)
         fit = lambda: trainer.fit(data.x_train, y_oh, nb_epochs=cfg.epochs, batch_size=cfg.batch_size)  # noqa: E731
     else:
-        proxy = make_classifier(cfg, seed, clf.input_shape, 10)
-        trainer = AdversarialTrainerAWPPyTorch(clf, proxy, pgd, mode="PGD", gamma=5e-3, beta=6.0, warmup=0)
+        # the AWP authors' set-up for PGD-AT: a proxy copy trained by plain SGD lr 0.01 (no momentum, no weight
+        # decay), gamma 0.01; ART keeps the proxy optimiser across batches, as the authors do
+        proxy = make_classifier(cfg, seed, clf.input_shape, 10, awp_proxy=True)
+        trainer = AdversarialTrainerAWPPyTorch(clf, proxy, pgd, mode="PGD", gamma=0.01, beta=6.0, warmup=0)
         fit = lambda: trainer.fit(data.x_train, y_oh, nb_epochs=cfg.epochs, batch_size=cfg.batch_size)  # noqa: E731
     counter = SampleCounter(clf.model)
     start = time.perf_counter()
