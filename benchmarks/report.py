@@ -279,6 +279,17 @@ def _diff(ra, rb, key) -> Optional[float]:
     return None if va is None or vb is None else va - vb
 
 
+def _k_note(method: str, recs: List[dict]) -> str:
+    """For M+ methods: k per epoch and the magnitude against the threshold, first seed (why k did or did not grow)."""
+    if not method.startswith("mplus") or not recs[0].get("history"):
+        return ""
+    rows = recs[0]["history"]["records"]
+    mags = ", ".join(f"{x['grad_magnitude']:.3g}" for x in rows if x.get("grad_magnitude") is not None)
+    thr = [x["threshold"] for x in rows if x.get("threshold") is not None]
+    return (f" k per epoch (seed {recs[0]['seed']}): {[x.get('k') for x in rows]}; gradient magnitude per epoch "
+            f"{mags}" + (f" against the threshold {thr[-1]:.3g}" if thr else "") + ".")
+
+
 def _seeds(n: int) -> str:
     return f"{n} seed" + ("s" if n != 1 else "")
 
@@ -308,7 +319,7 @@ def claims(data: Dict[str, Runs]) -> List[str]:
         lines.append(f"- **{paper}**. Measured ({_seeds(min(len(ra), len(rb)))}, AA on {n_aa}): time x{r:.2f}, "
                      f"AA {_pts(daa)}. "
                      f"Rule: time <= {max_ratio:.2f}x and AA at most {max_drop:g} points lower -> "
-                     f"**{'reproduced' if ok else 'not reproduced'}**{_provisional(n_aa)}.")
+                     f"**{'reproduced' if ok else 'not reproduced'}**{_provisional(n_aa)}.{_k_note(a, ra)}")
     ra, rb = trained(d.get("ecas", [])), trained(d.get("pgd-10", []))
     if ra and rb:
         r, dc, daa = time_ratio(ra, rb), _diff(ra, rb, "clean"), _diff(ra, rb, "autoattack")
