@@ -236,6 +236,10 @@ class EpsRamp(Part):
     def config(self) -> Dict[str, Any]:
         return {"eps_ramp_epochs": self.ramp_epochs}
 
+    def eps_at(self, target_eps: float, epoch: int) -> float:
+        """The training eps of 0-based ``epoch`` for a run whose full budget is ``target_eps``."""
+        return target_eps * min(1.0, (epoch + 1) / self.ramp_epochs)
+
     def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
         t = self.trainer
-        t.eps = t.attack.eps = t.target_eps * min(1.0, (epoch + 1) / self.ramp_epochs)
+        t.eps = t.attack.eps = self.eps_at(t.target_eps, epoch)

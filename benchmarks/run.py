@@ -149,7 +149,7 @@ def run_art_madry_recipe(trainer, clf, cfg: Config, data, y_oh) -> Dict[str, Any
     x_val, y_val = data.x_test[-cfg.n_val:], data.y_test[-cfg.n_val:]
     records, elapsed = [], 0.0
     for epoch in range(cfg.epochs):
-        eps = cfg.eps * min(1.0, (epoch + 1) / cfg.eps_ramp) if cfg.eps_ramp else cfg.eps
+        eps = EpsRamp(cfg.eps_ramp).eps_at(cfg.eps, epoch) if cfg.eps_ramp else cfg.eps
         trainer.attack.set_params(eps=eps)
         lr = float(clf.optimizer.param_groups[0]["lr"])
         fwd, bwd = counter.fwd, counter.bwd
