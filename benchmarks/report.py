@@ -81,16 +81,39 @@ def trained(recs: List[dict]) -> List[dict]:
     return [r for r in recs if did_train(r)] or recs
 
 
+def machine(rec: dict) -> str:
+    """The CPU and torch threads a run was timed on: only runs on the same one are compared by time."""
+    m = rec.get("machine", {})
+    return f"{m.get('cpu', 'unknown')} ({m.get('torch_threads', '?')} torch thread(s))"
+
+
 def time_ratio(ra: List[dict], rb: List[dict]) -> Optional[float]:
-    """Mean over the seeds both have of the per-seed training-time ratio; the ratio of means when none is
-    shared; None without runs."""
+    """Mean of the per-seed training-time ratios over the seeds both have, timed on the same machine; the ratio
+    of means when no seed is shared but every run ran on one machine; None otherwise."""
     if not ra or not rb:
         return None
-    tb = {r["seed"]: r["train_seconds"] for r in rb}
-    per_seed = [r["train_seconds"] / tb[r["seed"]] for r in ra if r["seed"] in tb]
+    tb = {(r["seed"], machine(r)): r["train_seconds"] for r in rb}
+    per_seed = [r["train_seconds"] / tb[r["seed"], machine(r)] for r in ra if (r["seed"], machine(r)) in tb]
     if per_seed:
         return statistics.fmean(per_seed)
-    return mean(ra, "train_seconds") / mean(rb, "train_seconds")
+    if len({machine(r) for r in ra + rb}) == 1:
+        return mean(ra, "train_seconds") / mean(rb, "train_seconds")
+    return None
+
+
+def machines_note(methods: Runs) -> str:
+    """Which seeds ran on which machine, when a configuration's runs span more than one."""
+    seeds = defaultdict(set)
+    for recs in methods.values():
+        for r in recs:
+            seeds[machine(r)].add(r["seed"])
+    if len(seeds) < 2:
+        return ""
+    parts = [f"seed{'s' if len(v) > 1 else ''} {', '.join(map(str, sorted(v)))} on {k}"
+             for k, v in sorted(seeds.items(), key=lambda x: min(x[1]))]
+    return ("Runs were timed on more than one machine: " + "; ".join(parts)
+        + ". Seconds from different machines do not compare: the time ratios pair runs of the same seed on the "
+          "same machine, and the train s spread includes the machines' difference.")
 
 
 def robustness_target(methods: Runs) -> Optional[float]:
@@ -107,14 +130,19 @@ def time_to(rec: dict, target: float) -> Optional[float]:
     return None
 
 
-def time_to_cell(recs: List[dict], target: Optional[float]) -> str:
+def time_to_cell(recs: List[dict], target: Optional[float], pgd10: List[dict]) -> str:
+    """Median seconds to ``target`` over the seeds that reached it (how many did), and the median of those times
+    over PGD-10's whole training time on the same seed and machine."""
     if target is None or not any(r.get("history") for r in recs):
         return "-"
-    times = [time_to(r, target) for r in recs]
-    reached = [t for t in times if t is not None]
+    times = [(r, time_to(r, target)) for r in recs]
+    reached = [(r, t) for r, t in times if t is not None]
     if not reached:
         return f"never (0/{len(times)})"
-    return f"{statistics.median(reached):.0f} ({len(reached)}/{len(times)})"
+    ref = {(r["seed"], machine(r)): r["train_seconds"] for r in pgd10}
+    rel = [t / ref[r["seed"], machine(r)] for r, t in reached if (r["seed"], machine(r)) in ref]
+    return (f"{statistics.median([t for _, t in reached]):.0f} s ({len(reached)}/{len(times)})"
+            + (f", {statistics.median(rel):.2f}x" if rel else ""))
 
 
 def aa_cell(recs: List[dict]) -> str:
@@ -137,7 +165,7 @@ def table(cfg_name: str, methods: Runs) -> List[str]:
     target = robustness_target(methods)
     pgd10 = trained(methods.get("pgd-10", []))
     art = trained(methods.get("art-madry-pgd-10", []))
-    to = f"s to PGD-10's robustness ({100 * target:.1f}%)" if target is not None else "s to PGD-10's robustness"
+    to = f"time to PGD-10's robustness ({100 * target:.1f}%)" if target is not None else "time to PGD-10's robustness"
     lines = [
         f"| method | seeds trained | train s | x PGD-10 | x ART Madry | backward passes | clean % | PGD-20 % "
         f"| CW-20 % | AA % (n={n_aa}) | {to} |",
@@ -153,7 +181,7 @@ def table(cfg_name: str, methods: Runs) -> List[str]:
             f"| {'-' if r10 is None else f'{r10:.2f}'} | {'-' if rart is None else f'{rart:.2f}'} "
             f"| {fmt(recs, 'backward_passes', digits=0, spread=False)} | {fmt(recs, 'clean', 100)} "
             f"| {fmt(recs, 'pgd20', 100)} | {fmt(recs, 'cw20', 100)} | {aa_cell(recs)} "
-            f"| {time_to_cell(recs, target)} |")
+            f"| {time_to_cell(recs, target, pgd10)} |")
     failed = [f"{m} seed {r['seed']}" for m in ordered(cfg_name, methods) for r in methods[m] if not did_train(r)]
     lines.append("")
     if failed:
@@ -171,7 +199,11 @@ def table(cfg_name: str, methods: Runs) -> List[str]:
                  "deviation over seeds; time ratios are means of per-seed ratios. Time to robustness: median over "
                  "the seeds that reached PGD-10's final validation PGD accuracy (validation: the last "
                  f"{cfg.n_val} test images, PGD-10 at the full eps) of the training time at the end of that epoch. "
-                 "ART's passes are counted with module hooks as sample passes over the batch size.")
+                 "The x after it: the median of those times over PGD-10's whole training time on the same seed "
+                 "(and machine). ART's passes are counted with module hooks as sample passes over the batch size.")
+    note = machines_note(methods)
+    if note:
+        lines.append(note)
     return lines
 
 
@@ -188,13 +220,19 @@ def plot_time_to_robustness(cfg_name: str, methods: Runs, out_dir: str) -> str:
     """Validation PGD accuracy against training wall time, every seed, one colour per method."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    machines = sorted({machine(r) for recs in methods.values() for r in recs})
+    styles = ["-", "--", ":", "-."]
     for i, m in enumerate(ordered(cfg_name, methods)):
         color = plt.cm.tab10(i % 10)
         for j, r in enumerate(trained(methods[m])):
             rows = (r.get("history") or {}).get("records", [])
             if rows:
                 ax.plot([0] + [x["elapsed_seconds"] for x in rows], [None] + [100 * x["val_robust_accuracy"]
-                        for x in rows], "-o", ms=2.5, lw=1, color=color, alpha=0.85, label=m if j == 0 else None)
+                        for x in rows], marker="o", ls=styles[machines.index(machine(r)) % len(styles)], ms=2.5,
+                        lw=1, color=color, alpha=0.85, label=m if j == 0 else None)
+    if len(machines) > 1:
+        for k, name in enumerate(machines):
+            ax.plot([], [], ls=styles[k % len(styles)], color="grey", label=name.split(" (")[0])
     target = robustness_target(methods)
     if target is not None:
         ax.axhline(100 * target, color="k", ls="--", lw=0.8, label="PGD-10's final (target)")
