@@ -1,4 +1,4 @@
-"""The benchmark configurations are consistent, and the report's collapse rule says what it claims."""
+"""The benchmark configurations are consistent, and the report's rules (collapse, time pairing) say what they claim."""
 import os
 import sys
 
@@ -7,7 +7,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 
 from configs import CONFIGS, METHODS, method_spec  # noqa: E402
-from report import collapsed  # noqa: E402
+from report import collapsed, time_ratio, time_to_cell  # noqa: E402
 
 from art_accel.registry import METHODS as REGISTRY  # noqa: E402
 
@@ -38,3 +38,26 @@ def test_collapse_rule():
     assert not collapsed([0.08, 0.09, 0.06, 0.05])  # 5% is not below 5%
     assert collapsed([0.30, 0.01, 0.25])  # a collapse that recovers still counts
     assert collapsed([0.20, 0.01, 0.30])  # ... even above its earlier best
+
+
+def _run(seed, cpu, seconds, val=()):
+    return {"seed": seed, "machine": {"cpu": cpu, "torch_threads": "1"}, "train_seconds": seconds, "evaluation": {},
+            "history": {"records": [{"val_robust_accuracy": v, "elapsed_seconds": seconds * (i + 1) / len(val)}
+                                    for i, v in enumerate(val)]} if val else None}
+
+
+def test_time_ratio_pairs_only_runs_of_the_same_seed_on_the_same_machine():
+    a = [_run(0, "X", 10.0), _run(1, "Y", 30.0), _run(2, "X", 12.0)]
+    b = [_run(0, "X", 20.0), _run(1, "Z", 60.0), _run(2, "X", 48.0)]
+    assert time_ratio(a, b) == pytest.approx((0.5 + 0.25) / 2)  # seed 1 ran on two machines: left out
+    assert time_ratio([_run(0, "X", 10.0)], [_run(1, "X", 40.0)]) == pytest.approx(0.25)  # one machine: means
+    assert time_ratio([_run(0, "X", 10.0)], [_run(1, "Y", 40.0)]) is None  # nothing comparable
+    assert time_ratio([], b) is None
+
+
+def test_time_to_robustness_cell_relative_to_pgd10_on_the_same_seed():
+    pgd10 = [_run(0, "X", 100.0), _run(1, "Y", 50.0)]
+    recs = [_run(0, "X", 40.0, val=(0.5, 0.9)), _run(1, "Y", 30.0, val=(0.5, 0.95)), _run(2, "Y", 9.0, val=(0.1,))]
+    # seed 0 reaches 0.9 at 40 s (0.40x of 100 s), seed 1 at 30 s (0.60x of 50 s), seed 2 never
+    assert time_to_cell(recs, 0.9, pgd10) == "35 s (2/3), 0.50x"
+    assert time_to_cell(recs, 0.99, pgd10) == "never (0/3)"
