@@ -514,6 +514,14 @@ def which_method(data: Dict[str, Runs], probes: List[dict] = ()) -> List[str]:
         lines += [f"- **You want PGD-10's robustness for less time**: ``{m}`` is the cheapest method within 2 points "
                   f"of PGD-10's AutoAttack accuracy ({_pts(gap[m])} on the seeds both have, at {r:.2f}x the time).",
                   ""]
+    cheap = [x for x in rows if x[2] <= 0.35]
+    if cheap:
+        m, aa, r, _ = max(cheap, key=lambda x: x[1])
+        others = sorted((x for x in cheap if x[0] != m), key=lambda x: -x[1])
+        lines += [f"- **You can afford a third of PGD-10's time or less**: ``{m}`` is the most robust of the "
+                  f"methods at 0.35x or less ({100 * aa:.1f}% AA at {r:.2f}x; {_pts(gap[m])} against PGD-10)" + (
+                      "; then " + ", ".join(f"``{o}`` ({100 * a:.1f}%)" for o, a, _, _ in others) if others else "")
+                  + ".", ""]
     best = max(rows, key=lambda x: x[1])
     close = sorted((x for x in rows if x is not best and x[1] >= best[1] - 0.02), key=lambda x: x[2])
     lines += [f"- **You want the most robust model, whatever the cost**: ``{best[0]}`` has the highest mean "
