@@ -124,9 +124,23 @@ def run_case(name: str, method: str, kwargs: Dict[str, Any]) -> Dict[str, Any]:
     return {"weights": _weights_digest(clf.model), "history": _hash(records), "summary": summary}
 
 
+def cpu_vendor() -> str:
+    """The CPU vendor (``GenuineIntel``, ``AuthenticAMD``, ...): the same instruction set runs different kernels."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def platform_key() -> str:
-    """What the bit-exact digests depend on: torch build and the CPU's vector instruction set."""
-    return f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}, {platform.machine()}"
+    """What the bit-exact digests depend on: torch build, the CPU's vector instruction set and its vendor (an
+    AMD EPYC with AVX512 gives other last bits than the Intel Xeon the digests were recorded on)."""
+    return (f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}, {platform.machine()}, "
+            f"{cpu_vendor()}")
 
 
 def compute_all() -> Dict[str, Any]:
