@@ -87,12 +87,17 @@ def machine(rec: dict) -> str:
     return f"{m.get('cpu', 'unknown')} ({m.get('torch_threads', '?')} torch thread(s))"
 
 
+def seconds_by_seed(recs: List[dict]) -> Dict[tuple, float]:
+    """Training seconds keyed by (seed, machine): the runs another run's time may be divided by."""
+    return {(r["seed"], machine(r)): r["train_seconds"] for r in recs}
+
+
 def time_ratio(ra: List[dict], rb: List[dict]) -> Optional[float]:
     """Mean of the per-seed training-time ratios over the seeds both have, timed on the same machine; the ratio
     of means when no seed is shared but every run ran on one machine; None otherwise."""
     if not ra or not rb:
         return None
-    tb = {(r["seed"], machine(r)): r["train_seconds"] for r in rb}
+    tb = seconds_by_seed(rb)
     per_seed = [r["train_seconds"] / tb[r["seed"], machine(r)] for r in ra if (r["seed"], machine(r)) in tb]
     if per_seed:
         return statistics.fmean(per_seed)
@@ -139,7 +144,7 @@ def time_to_cell(recs: List[dict], target: Optional[float], pgd10: List[dict]) -
     reached = [(r, t) for r, t in times if t is not None]
     if not reached:
         return f"never (0/{len(times)})"
-    ref = {(r["seed"], machine(r)): r["train_seconds"] for r in pgd10}
+    ref = seconds_by_seed(pgd10)
     rel = [t / ref[r["seed"], machine(r)] for r, t in reached if (r["seed"], machine(r)) in ref]
     return (f"{statistics.median([t for _, t in reached]):.0f} s ({len(reached)}/{len(times)})"
             + (f", {statistics.median(rel):.2f}x" if rel else ""))
@@ -580,8 +585,7 @@ def write_report(results_dir: str, out_dir: str, guide: Optional[str] = None) ->
     lines += overfitting_search(probes)
     lines += versus_art(data)
     if data:
-        per_config = {c: sorted({f"{r['machine']['cpu']} ({r['machine']['torch_threads']} torch thread(s))"
-                                 for recs in data[c].values() for r in recs}) for c in data}
+        per_config = {c: sorted({machine(r) for recs in data[c].values() for r in recs}) for c in data}
         m = next(iter(next(iter(data.values())).values()))[0]["machine"]
         lines += ["## Machine", "", f"{m['cores']} cores, no GPU; torch {m['torch']}, ART {m['art']}, Python "
                   f"{m['python']}. Per configuration: " + "; ".join(f"{c}: {', '.join(v)}"
