@@ -165,6 +165,25 @@ CONFIGS: Dict[str, Config] = {
               "batch, and the eps warm-up by setting its attack's eps before each one-epoch fit. Replaces mnist and "
               "mnist-10k.",
     ),
+    "cifar10-recipe": Config(
+        name="cifar10-recipe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=10, n_train=0,
+        lr=0.2, lr_schedule="onecycle", target=0.2, n_autoattack=500,
+        methods=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
+                 "art-madry-pgd-10"),
+        headline=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
+                  "art-madry-pgd-10"),
+        overrides={"atas": {"warmup_epochs": 2}},
+        notes="The CIFAR recipe (fixed in docs/benchmarks/protocol.md). CIFAR-10 exact subset (4,000 training "
+              "images; the 1,000 test images for evaluation), PreAct-ResNet-18 width 8, no augmentation, SGD "
+              "momentum 0.9 wd 5e-4, batch 128, 10 epochs (320 updates), one-cycle LR to 0.2 stepped per batch "
+              "(the peak of Wong et al. 2020's fast-AT schedule), eps 8/255 from the first step (no warm-up: the "
+              "standard CIFAR recipe has none). Method defaults otherwise (PGD step eps/4 with one random start, "
+              "FGSM-RS step 1.25 eps, M+ gamma 1.01, Amata 2->10 steps, GAAT Gauss-Newton, ECAS eps space "
+              "3..12 x eps/8, one 10-epoch cycle; ATAS with the paper's steps at 8/255, warm-up 2 epochs: the "
+              "authors' 5 of 30 scaled and rounded). ART's AdversarialTrainerMadryPGD(nb_epochs=10, batch_size=128, "
+              "eps=8/255, eps_step=2/255, max_iter=10, num_random_init=1) takes the same one-cycle scheduler "
+              "through fit(scheduler=...).",
+    ),
     "cifar10-co-probe": Config(
         name="cifar10-co-probe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=30, n_train=0,
         lr=0.2, lr_schedule="onecycle", target=0.2, n_autoattack=0,
