@@ -119,7 +119,7 @@ CONFIGS: Dict[str, Config] = {
     ),
     "cifar10-subset": Config(
         name="cifar10-subset", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=6, n_train=0,
-        target=0.2, n_autoattack=50, superseded_by="cifar10-co",
+        target=0.2, n_autoattack=50, superseded_by="cifar10-recipe",
         superseded_because="6 epochs at a constant LR reach about 30% clean accuracy (runs too short to test a "
                            "claim); ART's FBF stayed at chance on seed 0 under its own cyclic LR (not reported: "
                            "the configuration is replaced); AutoAttack on 50 images.",
@@ -132,14 +132,14 @@ CONFIGS: Dict[str, Config] = {
     "cifar10-subset-16": Config(
         name="cifar10-subset-16", data="cifar10-subset", model="preact", width=8, eps=16 / 255, epochs=6,
         n_train=0, target=0.1, n_autoattack=50, methods=("fgsm-rs", "atas", "atta"), headline=(),
-        superseded_by="cifar10-co",
+        superseded_by="the overfitting search (cifar10-co-probe*)",
         superseded_because="FGSM-RS did not collapse, so it tested nothing; ATAS ran with steps twice the paper's.",
         notes="The catastrophic-overfitting check: as cifar10-subset at eps 16/255.",
     ),
     "cifar10-subset-16-long": Config(
         name="cifar10-subset-16-long", data="cifar10-subset", model="preact", width=8, eps=16 / 255, epochs=15,
         n_train=0, target=0.1, n_autoattack=0, methods=("fgsm-rs", "atas"), headline=(),
-        superseded_by="cifar10-co",
+        superseded_by="the overfitting search (cifar10-co-probe*)",
         superseded_because="FGSM-RS did not collapse in 15 epochs, so it tested nothing; ATAS ran with steps twice "
                            "the paper's.",
         overrides={"atas": {"warmup_epochs": 2}},

@@ -7,7 +7,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 
 from configs import CONFIGS, METHODS, method_spec  # noqa: E402
-from report import collapsed, time_ratio, time_to_cell  # noqa: E402
+from report import CLAIMS_CONFIGS, claims, collapsed, time_ratio, time_to_cell  # noqa: E402
 
 from art_accel.registry import METHODS as REGISTRY  # noqa: E402
 
@@ -61,3 +61,21 @@ def test_time_to_robustness_cell_relative_to_pgd10_on_the_same_seed():
     # seed 0 reaches 0.9 at 40 s (0.40x of 100 s), seed 1 at 30 s (0.60x of 50 s), seed 2 never
     assert time_to_cell(recs, 0.9, pgd10) == "35 s (2/3), 0.50x"
     assert time_to_cell(recs, 0.99, pgd10) == "never (0/3)"
+
+
+def _scored(seed, seconds, aa, clean=0.5):
+    rec = _run(seed, "X", seconds, val=(0.3,))
+    rec["evaluation"] = {"clean": clean, "autoattack": aa}
+    return rec
+
+
+@pytest.mark.parametrize("aa_atas, verdict", [(0.29, "**reproduced**"), (0.28, "**not reproduced**")])
+def test_cifar_recipe_claims_are_judged_by_the_same_rule_as_a_second_set(aa_atas, verdict):
+    assert CLAIMS_CONFIGS == ("mnist-recipe", "cifar10-recipe")
+    # ATAS at 0.2x PGD-10's time; the rule allows at most 1.5 points less AutoAttack accuracy
+    runs = {"pgd-10": [_scored(s, 100.0, 0.30) for s in range(3)],
+            "atas": [_scored(s, 20.0, aa_atas + 0.0001 * s - 0.0001) for s in range(3)]}
+    lines = claims({"cifar10-recipe": runs}, "cifar10-recipe")
+    assert lines[0] == "### cifar10-recipe (second set of verdicts, same rules)"
+    atas = next(x for x in lines if x.startswith("- **ATAS vs PGD-10"))
+    assert "time x0.20" in atas and verdict in atas and "provisional" not in atas
