@@ -79,3 +79,10 @@ def test_cifar_recipe_claims_are_judged_by_the_same_rule_as_a_second_set(aa_atas
     assert lines[0] == "### cifar10-recipe (second set of verdicts, same rules)"
     atas = next(x for x in lines if x.startswith("- **ATAS vs PGD-10"))
     assert "time x0.20" in atas and verdict in atas and "provisional" not in atas
+
+
+def test_no_ecas_verdict_while_its_autoattack_is_pending():
+    runs = {"pgd-10": [_scored(0, 100.0, None)], "ecas": [_scored(0, 104.0, None, clean=0.4)]}
+    ecas = next(x for x in claims({"cifar10-recipe": runs}, "cifar10-recipe") if x.startswith("- **ECAS"))
+    assert "AutoAttack pending, so no verdict yet" in ecas and "reproduced" not in ecas
+    assert "clean -10.0 points" in ecas and "time x1.04" in ecas
