@@ -200,6 +200,18 @@ CONFIGS: Dict[str, Config] = {
         n_train=0, lr=0.2, lr_schedule="onecycle", target=0.1, n_autoattack=0, methods=("fgsm-rs",),
         notes="Search for a catastrophic-overfitting setting on the CIFAR subset (probe runs only), eps 16/255.",
     ),
+    "cifar10-co-probe-w16-16": Config(
+        name="cifar10-co-probe-w16-16", data="cifar10-subset", model="preact", width=16, eps=16 / 255, epochs=30,
+        n_train=0, lr=0.2, lr_schedule="onecycle", target=0.1, n_autoattack=0, methods=("fgsm-rs",),
+        notes="Search for a catastrophic-overfitting setting on the CIFAR subset (probe runs only), width 16 at "
+              "eps 16/255.",
+    ),
+    "cifar10-co-probe-w32": Config(
+        name="cifar10-co-probe-w32", data="cifar10-subset", model="preact", width=32, eps=8 / 255, epochs=30,
+        n_train=0, lr=0.2, lr_schedule="onecycle", target=0.2, n_autoattack=0, methods=("fgsm-rs-14",),
+        notes="Search for a catastrophic-overfitting setting on the CIFAR subset (probe runs only), width 32 (the "
+              "ATAS paper sees the collapse on a wide network) at the paper's 14/255 step.",
+    ),
     "smoke": Config(
         name="smoke", data="mnist5k", model="cnn", width=4, eps=0.3, epochs=2, n_train=256, n_val=32, n_eval=32,
         n_autoattack=8, target=0.05,
