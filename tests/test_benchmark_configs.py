@@ -7,7 +7,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 
 from configs import CONFIGS, METHODS, method_spec  # noqa: E402
-from report import CLAIMS_CONFIGS, claims, collapsed, time_ratio, time_to_cell  # noqa: E402
+from report import CLAIMS_CONFIGS, claims, collapsed, time_ratio, time_to_cell, which_method  # noqa: E402
 
 from art_accel.registry import METHODS as REGISTRY  # noqa: E402
 
@@ -86,3 +86,14 @@ def test_no_ecas_verdict_while_its_autoattack_is_pending():
     ecas = next(x for x in claims({"cifar10-recipe": runs}, "cifar10-recipe") if x.startswith("- **ECAS"))
     assert "AutoAttack pending, so no verdict yet" in ecas and "reproduced" not in ecas
     assert "clean -10.0 points" in ecas and "time x1.04" in ecas
+
+
+def test_which_method_answers_for_each_claims_configuration_from_its_own_numbers():
+    mnist = {"pgd-10": [_scored(s, 100.0, 0.87) for s in range(3)], "atas": [_scored(s, 20.0, 0.83) for s in range(3)]}
+    cifar = {"pgd-10": [_scored(0, 100.0, 0.25)], "atas": [_scored(0, 20.0, 0.245)]}
+    page = which_method({"mnist-recipe": mnist, "cifar10-recipe": cifar})
+    head, tail = "\n".join(page).split("The same questions on ``cifar10-recipe``")
+    # MNIST: ATAS is 4 points short, so PGD-10 itself is the cheapest within parity; on CIFAR ATAS is within it
+    assert "``pgd-10`` is the cheapest method within 2 points" in head and "``atas`` (-4.0 points" in head
+    assert "``atas`` is the cheapest method within 2 points" in tail and "(-0.5 points" in tail
+    assert "1 seed per method. Provisional" in tail
