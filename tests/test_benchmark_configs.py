@@ -7,7 +7,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 
 from configs import CONFIGS, METHODS, method_spec  # noqa: E402
-from report import CLAIMS_CONFIGS, claims, collapsed, time_ratio, time_to_cell, which_method  # noqa: E402
+from report import CLAIMS_CONFIGS, claims, collapsed, time_ratio, time_to_cell, which_method, within  # noqa: E402
 
 from art_accel.registry import METHODS as REGISTRY  # noqa: E402
 
@@ -97,3 +97,18 @@ def test_which_method_answers_for_each_claims_configuration_from_its_own_numbers
     assert "``pgd-10`` is the cheapest method within 2 points" in head and "``atas`` (-4.0 points" in head
     assert "``atas`` is the cheapest method within 2 points" in tail and "(-0.5 points" in tail
     assert "1 seed per method. Provisional" in tail
+
+
+def test_a_drop_of_exactly_the_allowed_points_passes_despite_float32_storage():
+    import numpy as np
+
+    # 322 and 352 robust images of 1,500 (3 seeds x 500): exactly 2.0 points apart, stored as float32 per seed
+    a = [float(np.float32(c / 500)) for c in (97, 116, 109)]
+    b = [float(np.float32(c / 500)) for c in (123, 116, 113)]
+    diff = sum(a) / 3 - sum(b) / 3
+    assert diff < -0.02  # the bare comparison would call it more than 2 points
+    assert within(diff, 2.0) and not within(diff - 1 / 1500, 2.0)  # one image more is beyond the rule
+    runs = {"pgd-7": [_scored(s, 100.0, v) for s, v in enumerate(b)],
+            "mplus-deat": [_scored(s, 40.0, v) for s, v in enumerate(a)]}
+    line = next(x for x in claims({"cifar10-recipe": runs}, "cifar10-recipe") if x.startswith("- **M+DEAT"))
+    assert "AA -2.0 points" in line and "**reproduced**" in line
