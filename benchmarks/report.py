@@ -518,10 +518,20 @@ def _ranking(cfg_name: str, d: Runs) -> tuple:
     return rows, gap, pending
 
 
+#: The protocol's parity: AutoAttack differences up to this many points count as the same robustness.
+PARITY = 2.0
+
+
+def _pending(methods: List[str]) -> List[str]:
+    """The which-method line for methods whose AutoAttack is still pending (none without such methods)."""
+    return ["- Not ranked yet (AutoAttack pending): " + ", ".join(f"``{m}``" for m in methods) + ".", ""] if methods \
+        else []
+
+
 def _advice(rows: list, gap: dict) -> List[str]:
     """The three choices (PGD-10's robustness for less time; a third of its time or less; the most robust)."""
     lines = []
-    parity = sorted((x for x in rows if within(gap[x[0]], 2.0)), key=lambda x: x[2])
+    parity = sorted((x for x in rows if within(gap[x[0]], PARITY)), key=lambda x: x[2])
     if parity:
         m, aa, r, _ = parity[0]
         lines += [f"- **You want PGD-10's robustness for less time**: ``{m}`` is the cheapest method within 2 points "
@@ -536,12 +546,12 @@ def _advice(rows: list, gap: dict) -> List[str]:
                       "; then " + ", ".join(f"``{o}`` ({100 * a:.1f}%)" for o, a, _, _ in others) if others else "")
                   + ".", ""]
     best = max(rows, key=lambda x: x[1])
-    close = sorted((x for x in rows if x is not best and within(x[1] - best[1], 2.0)), key=lambda x: x[2])
+    close = sorted((x for x in rows if x is not best and within(x[1] - best[1], PARITY)), key=lambda x: x[2])
     lines += [f"- **You want the most robust model, whatever the cost**: ``{best[0]}`` has the highest mean "
               f"({100 * best[1]:.1f}% AA at {best[2]:.2f}x PGD-10's time)" + (
                   "; within the protocol's 2-point parity of it: " + ", ".join(
                       f"``{m}`` ({100 * aa:.1f}%, {r:.2f}x)" for m, aa, r, _ in close) if close else "") + ".", ""]
-    worse = [x for x in rows if gap[x[0]] is not None and not within(gap[x[0]], 2.0)]
+    worse = [x for x in rows if gap[x[0]] is not None and not within(gap[x[0]], PARITY)]
     if worse:
         lines += ["- **Less robust than PGD-10 by more than 2 points here**: " + ", ".join(
             f"``{m}`` ({_pts(gap[m])}, {r:.2f}x the time)" for m, aa, r, _ in sorted(worse, key=lambda x: -x[1]))
@@ -593,8 +603,7 @@ def which_method(data: Dict[str, Runs], probes: List[dict] = ()) -> List[str]:
         lines += [f"- **Single-step training where catastrophic overfitting is a risk**: no evidence here yet. FGSM-RS "
                   f"collapsed in {n_co} of the {len(probes)} CIFAR-subset settings probed (see the results page), so "
                   "these benchmarks cannot say whether ATAS avoids a collapse that FGSM-RS suffers.", ""]
-    if pending:
-        lines += ["- Not ranked yet (AutoAttack pending): " + ", ".join(f"``{m}``" for m in pending) + ".", ""]
+    lines += _pending(pending)
     lines += ["Methods that no other method beats on both robustness and time (the Pareto front):", "",
               ".. list-table::", "   :header-rows: 1", "", "   * - method", "     - AutoAttack % (mean)",
               "     - time x PGD-10", "     - seeds with AutoAttack"]
@@ -613,8 +622,7 @@ def which_method(data: Dict[str, Runs], probes: List[dict] = ()) -> List[str]:
                   + _spread_note(data[cfg_name]) + " Where this and the MNIST answer differ, neither scale settles it.",
                   ""]
         lines += _advice(c_rows, c_gap) if c_rows else []
-        if c_pending:
-            lines += ["- Not ranked yet (AutoAttack pending): " + ", ".join(f"``{m}``" for m in c_pending) + ".", ""]
+        lines += _pending(c_pending)
     return lines + [""]
 
 
