@@ -212,6 +212,17 @@ CONFIGS: Dict[str, Config] = {
         notes="Search for a catastrophic-overfitting setting on the CIFAR subset (probe runs only), width 32 (the "
               "ATAS paper sees the collapse on a wide network) at the paper's 14/255 step.",
     ),
+    "cifar10-co": Config(
+        name="cifar10-co", data="cifar10-subset", model="preact", width=32, eps=8 / 255, epochs=30, n_train=0,
+        lr=0.2, lr_schedule="onecycle", target=0.2, n_autoattack=0, methods=("fgsm-rs-14", "atas"),
+        headline=("fgsm-rs-14", "atas"), overrides={"atas": {"warmup_epochs": 5}},
+        notes="The catastrophic-overfitting test (protocol amendment 2026-11-30 07:20 UTC): the width-32 probe "
+              "setting run as seeds. CIFAR-10 exact subset (4,000 training images), PreAct-ResNet-18 width 32, no "
+              "augmentation, SGD momentum 0.9 wd 5e-4, batch 128, 30 epochs (960 updates), one-cycle LR to 0.2 "
+              "per batch, eps 8/255. FGSM-RS with the ATAS paper's 14/255 step (its Section III); ATAS with the "
+              "paper's steps and the authors' warm-up of 5 of 30 epochs. No AutoAttack: the rule reads the "
+              "validation PGD-10 curve.",
+    ),
     "smoke": Config(
         name="smoke", data="mnist5k", model="cnn", width=4, eps=0.3, epochs=2, n_train=256, n_val=32, n_eval=32,
         n_autoattack=8, target=0.05,
