@@ -7,7 +7,17 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 
 from configs import CONFIGS, METHODS, method_spec  # noqa: E402
-from report import CLAIMS_CONFIGS, claims, collapsed, time_ratio, time_to_cell, which_method, within  # noqa: E402
+from report import (  # noqa: E402
+    CLAIMS_CONFIGS,
+    claims,
+    co_verdict,
+    collapsed,
+    overfitting_check,
+    time_ratio,
+    time_to_cell,
+    which_method,
+    within,
+)
 
 from art_accel.registry import METHODS as REGISTRY  # noqa: E402
 
@@ -112,3 +122,35 @@ def test_a_drop_of_exactly_the_allowed_points_passes_despite_float32_storage():
             "mplus-deat": [_scored(s, 40.0, v) for s, v in enumerate(a)]}
     line = next(x for x in claims({"cifar10-recipe": runs}, "cifar10-recipe") if x.startswith("- **M+DEAT"))
     assert "AA -2.0 points" in line and "**reproduced**" in line
+
+
+_FALLS, _HOLDS = (0.10, 0.25, 0.02, 0.20), (0.10, 0.25, 0.22, 0.24)
+
+
+def _co(*curves):
+    recs = [_run(s, "X", 100.0, val=c) for s, c in enumerate(curves)]
+    for r in recs:
+        r["evaluation"] = {"clean": 0.5, "pgd20": 0.2}
+    return recs
+
+
+@pytest.mark.parametrize("fgsm, atas, verdict", [
+    ((_HOLDS, _HOLDS), (), "**not testable here**: fgsm-rs-14 collapsed on 0/2 seeds (the setting needs at least 2 "
+                           "of 3), so ATAS was not run there"),
+    ((_FALLS, _HOLDS), (), "no verdict yet: fgsm-rs-14 collapsed on 1/2 seeds, ATAS not run yet (the rule "
+                           "needs 3 seeds)"),
+    ((_FALLS, _HOLDS, _HOLDS), (_HOLDS,) * 3, "**not testable here**: fgsm-rs-14 collapsed on 1/3 seeds (the "
+                                              "setting needs at least 2 of 3)"),
+    ((_FALLS, _FALLS), (_HOLDS, _HOLDS), "no verdict yet: fgsm-rs-14 collapsed on 2/2 seeds, ATAS on 0/2 (the rule "
+                                         "needs 3 seeds)"),
+    ((_FALLS, _FALLS, _HOLDS), (_HOLDS,) * 3, "**reproduced**: fgsm-rs-14 collapsed on 2/3 seeds, ATAS on 0/3"),
+    ((_FALLS, _FALLS), (_HOLDS, _FALLS), "**not reproduced**: fgsm-rs-14 collapsed on 2/2 seeds and ATAS too (1/2)"),
+])
+def test_overfitting_verdict_counts_seeds_and_is_final_only_when_the_missing_seeds_cannot_change_it(fgsm, atas,
+                                                                                                    verdict):
+    co = {"fgsm-rs-14": _co(*fgsm), **({"atas": _co(*atas)} if atas else {})}
+    assert co_verdict("cifar10-co", co)[0] == verdict
+    lines = overfitting_check("cifar10-co", co)
+    assert lines[-2].endswith(f"Verdict: {verdict}.")
+    assert sum("collapsed;" in x or x.endswith("collapsed.") for x in lines) == sum(
+        collapsed(c) for c in fgsm + atas)
