@@ -216,7 +216,7 @@ CONFIGS: Dict[str, Config] = {
         name="cifar10-co", data="cifar10-subset", model="preact", width=32, eps=8 / 255, epochs=30, n_train=0,
         lr=0.2, lr_schedule="onecycle", target=0.2, n_autoattack=0, methods=("fgsm-rs-14", "atas"),
         overrides={"atas": {"warmup_epochs": 5}},
-        notes="The catastrophic-overfitting test (protocol amendment 2026-11-30 07:20 UTC): the width-32 probe "
+        notes="The catastrophic-overfitting test (protocol amendment 2026-11-30 07:10 UTC): the width-32 probe "
               "setting run as seeds. CIFAR-10 exact subset (4,000 training images), PreAct-ResNet-18 width 32, no "
               "augmentation, SGD momentum 0.9 wd 5e-4, batch 128, 30 epochs (960 updates), one-cycle LR to 0.2 "
               "per batch, eps 8/255. FGSM-RS with the ATAS paper's 14/255 step (its Section III); ATAS with the "
