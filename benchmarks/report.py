@@ -15,7 +15,7 @@ import statistics
 from collections import defaultdict
 from typing import Dict, List, Optional, Tuple
 
-from configs import CONFIGS
+from configs import CONFIGS, method_spec
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 Runs = Dict[str, List[dict]]
@@ -610,8 +610,11 @@ def which_method(data: Dict[str, Runs], probes: List[dict] = ()) -> List[str]:
     co = data.get("cifar10-co", {})
     if CO_CONFIGS["cifar10-co"] in co:
         verdict, _ = co_verdict("cifar10-co", co)
+        co_cfg = CONFIGS["cifar10-co"]
+        step = method_spec(co_cfg, CO_CONFIGS["cifar10-co"])[1]["eps_step"]
         lines += ["- **Single-step training where catastrophic overfitting is a risk**: in the CIFAR-subset setting "
-                  f"built to provoke it (``cifar10-co``, width 32, FGSM-RS with a 14/255 step at 8/255): "
+                  f"built to provoke it (``cifar10-co``, width {co_cfg.width}, FGSM-RS with a {255 * step:.0f}/255 "
+                  f"step at {255 * co_cfg.eps:.0f}/255): "
                   f"{verdict.replace('**', '')}.", ""]
     elif probes:
         n_co = sum(collapsed(curve(r)) for r in probes)
