@@ -223,6 +223,16 @@ CONFIGS: Dict[str, Config] = {
               "paper's steps and the authors' warm-up of 5 of 30 epochs. No AutoAttack: the rule reads the "
               "validation PGD-10 curve.",
     ),
+    "cifar10-co-16": Config(
+        name="cifar10-co-16", data="cifar10-subset", model="preact", width=32, eps=16 / 255, epochs=30, n_train=0,
+        lr=0.2, lr_schedule="onecycle", target=0.1, n_autoattack=0, methods=("fgsm-rs", "atas"),
+        overrides={"atas": {"warmup_epochs": 5, "step_bounds": "authors"}},
+        notes="The second catastrophic-overfitting test (protocol amendment 2026-11-30 07:45 UTC): cifar10-co at "
+              "eps 16/255, where the ATAS paper's Table II has FGSM-RS at 0.00% AutoAttack on ResNet-18. FGSM-RS "
+              "with its standard step 1.25 eps = 20/255 (the paper's FGSM-RS baseline); ATAS with the authors' "
+              "steps, which their scripts keep at every eps (max 16/255, clamp [4/255, 14/255]), and warm-up 5 of "
+              "30 epochs. Width 32, 30 epochs, one-cycle LR to 0.2, no augmentation, no AutoAttack.",
+    ),
     "smoke": Config(
         name="smoke", data="mnist5k", model="cnn", width=4, eps=0.3, epochs=2, n_train=256, n_val=32, n_eval=32,
         n_autoattack=8, target=0.05,
