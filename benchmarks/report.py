@@ -254,6 +254,31 @@ def plot_time_to_robustness(cfg_name: str, methods: Runs, out_dir: str) -> str:
     return name
 
 
+def plot_collapse(cfg_name: str, methods: Runs, out_dir: str) -> str:
+    """Validation PGD accuracy per epoch, every seed, against the collapse rule's 5% line."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    styles = ["-", "--", ":", "-."]
+    for i, m in enumerate(ordered(cfg_name, methods)):
+        for j, r in enumerate(sorted(methods[m], key=lambda r: r["seed"])):
+            vals = curve(r)
+            ax.plot(range(1, len(vals) + 1), [100 * v for v in vals], marker="o", ms=2.5, lw=1,
+                    ls=styles[j % len(styles)], color=plt.cm.tab10(i % 10), alpha=0.85,
+                    label=f"{m} seed {r['seed']}" + (" (collapsed)" if collapsed(vals) else ""))
+    ax.axhline(5, color="k", ls="--", lw=0.8, label="5%: the collapse rule's floor")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation PGD-10 accuracy (%)")
+    ax.set_title(f"{cfg_name}: catastrophic overfitting check (every seed)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
+    fig.tight_layout()
+    name = f"{cfg_name}_collapse.png"
+    fig.savefig(os.path.join(out_dir, name), dpi=110)
+    plt.close(fig)
+    return name
+
+
 def plot_schedules(cfg_name: str, methods: Runs, out_dir: str) -> str:
     plt = _plt()
     keys = [("k", "k (steps / replays after the first)"), ("eps", "eps"), ("step", "mean step size")]
@@ -410,7 +435,7 @@ def collapsed(vals: List[float]) -> bool:
 
 
 #: Configurations that test ATAS against catastrophic overfitting, and the FGSM-RS row that should collapse there.
-CO_CONFIGS = {"cifar10-co": "fgsm-rs-14"}
+CO_CONFIGS = {"cifar10-co": "fgsm-rs-14", "cifar10-co-16": "fgsm-rs"}
 
 
 #: Seeds the overfitting rule counts (protocol: FGSM-RS must collapse on at least 2 of 3).
@@ -455,6 +480,30 @@ def overfitting_check(cfg_name: str, co: Runs) -> List[str]:
               f"value; the setting qualifies if {CO_CONFIGS[cfg_name]} collapses on at least {CO_NEEDED} of "
               f"{CO_SEEDS} seeds; reproduced if ATAS collapses on none. Verdict: {verdict}.", ""]
     return lines
+
+
+def _overfitting_advice(data: Dict[str, Runs], probes: List[dict]) -> List[str]:
+    """The which-method line on catastrophic overfitting: each overfitting setting's verdict, and the probes."""
+    found = []
+    for name, fgsm in CO_CONFIGS.items():
+        if fgsm in data.get(name, {}):
+            cfg = CONFIGS[name]
+            step = method_spec(cfg, fgsm)[1].get("eps_step", 1.25 * cfg.eps)
+            verdict = co_verdict(name, data[name])[0].replace("**", "")
+            found.append(f"``{name}`` (width {cfg.width}, FGSM-RS with a {255 * step:.0f}/255 step at "
+                         f"{255 * cfg.eps:.0f}/255): {verdict}")
+    n_co = sum(collapsed(curve(r)) for r in probes)
+    probed = (f"FGSM-RS collapsed in {n_co} of the {len(probes)} CIFAR-subset settings probed (see the results "
+              "page)") if probes else ""
+    if found:
+        text = ("in the CIFAR-subset settings built to provoke it: " + "; ".join(found) + "."
+                + (f" {probed}." if probed else ""))
+    elif probes:
+        text = (f"no evidence here yet. {probed}, so these benchmarks cannot say whether ATAS avoids a collapse that "
+                "FGSM-RS suffers.")
+    else:
+        return []
+    return ["- **Single-step training where catastrophic overfitting is a risk**: " + text, ""]
 
 
 def co_probes(results_dir: str) -> List[dict]:
@@ -607,20 +656,7 @@ def which_method(data: Dict[str, Runs], probes: List[dict] = ()) -> List[str]:
               "images (mean over seeds); time is training wall time relative to our PGD-10. Other data, models and "
               "budgets may rank the methods differently: treat this as evidence at one scale, not a law.", ""]
     lines += _advice(rows, gap)
-    co = data.get("cifar10-co", {})
-    if CO_CONFIGS["cifar10-co"] in co:
-        verdict, _ = co_verdict("cifar10-co", co)
-        co_cfg = CONFIGS["cifar10-co"]
-        step = method_spec(co_cfg, CO_CONFIGS["cifar10-co"])[1]["eps_step"]
-        lines += ["- **Single-step training where catastrophic overfitting is a risk**: in the CIFAR-subset setting "
-                  f"built to provoke it (``cifar10-co``, width {co_cfg.width}, FGSM-RS with a {255 * step:.0f}/255 "
-                  f"step at {255 * co_cfg.eps:.0f}/255): "
-                  f"{verdict.replace('**', '')}.", ""]
-    elif probes:
-        n_co = sum(collapsed(curve(r)) for r in probes)
-        lines += [f"- **Single-step training where catastrophic overfitting is a risk**: no evidence here yet. FGSM-RS "
-                  f"collapsed in {n_co} of the {len(probes)} CIFAR-subset settings probed (see the results page), so "
-                  "these benchmarks cannot say whether ATAS avoids a collapse that FGSM-RS suffers.", ""]
+    lines += _overfitting_advice(data, probes)
     lines += _pending(pending)
     lines += ["Methods that no other method beats on both robustness and time (the Pareto front):", "",
               ".. list-table::", "   :header-rows: 1", "", "   * - method", "     - AutoAttack % (mean)",
@@ -657,7 +693,8 @@ def write_report(results_dir: str, out_dir: str, guide: Optional[str] = None) ->
         lines += [f"## {cfg_name}", "", CONFIGS[cfg_name].notes, ""]
         lines += table(cfg_name, methods)
         lines.append("")
-        figures = [plot_time_to_robustness(cfg_name, methods, out_dir), plot_schedules(cfg_name, methods, out_dir)]
+        first = (plot_collapse if cfg_name in CO_CONFIGS else plot_time_to_robustness)(cfg_name, methods, out_dir)
+        figures = [first, plot_schedules(cfg_name, methods, out_dir)]
         for f in figures + method_figures(cfg_name, methods, out_dir):
             lines.append(f"![{f}]({f})")
         lines.append("")

@@ -154,3 +154,15 @@ def test_overfitting_verdict_counts_seeds_and_is_final_only_when_the_missing_see
     assert lines[-2].endswith(f"Verdict: {verdict}.")
     assert sum("collapsed;" in x or x.endswith("collapsed.") for x in lines) == sum(
         collapsed(c) for c in fgsm + atas)
+
+
+def test_which_method_gives_each_overfitting_setting_its_own_verdict():
+    mnist = {"pgd-10": [_scored(s, 100.0, 0.87) for s in range(3)], "atas": [_scored(s, 20.0, 0.83) for s in range(3)]}
+    data = {"mnist-recipe": mnist, "cifar10-co": {"fgsm-rs-14": _co(_HOLDS, _HOLDS)},
+            "cifar10-co-16": {"fgsm-rs": _co(_FALLS, _FALLS), "atas": _co(_HOLDS, _HOLDS)}}
+    line = next(x for x in which_method(data, probes=[]) if "catastrophic overfitting is a risk" in x)
+    assert ("``cifar10-co`` (width 32, FGSM-RS with a 14/255 step at 8/255): not testable here: fgsm-rs-14 "
+            "collapsed on 0/2 seeds") in line
+    assert ("``cifar10-co-16`` (width 32, FGSM-RS with a 20/255 step at 16/255): no verdict yet: fgsm-rs collapsed "
+            "on 2/2 seeds, ATAS on 0/2") in line
+    assert "**" not in line.split(": ", 1)[1] and "probed" not in line  # verdicts unbolded inside the bold item
