@@ -452,7 +452,8 @@ def co_verdict(cfg_name: str, co: Runs) -> Tuple[str, Dict[str, Tuple[int, int]]
     (f_co, f_n), (a_co, a_n) = counts[fgsm], counts["atas"]
     if f_co + max(0, CO_SEEDS - f_n) < CO_NEEDED:
         verdict = (f"**not testable here**: {fgsm} collapsed on {f_co}/{f_n} seeds (the setting needs at least "
-                   f"{CO_NEEDED} of {CO_SEEDS})" + ("" if a_n else ", so ATAS was not run there"))
+                   f"{CO_NEEDED} of {CO_SEEDS})" + ("; ATAS' runs there are a description, they test nothing" if a_n
+                                                     else ", so ATAS was not run there"))
     elif f_co >= CO_NEEDED and a_co:
         verdict = f"**not reproduced**: {fgsm} collapsed on {f_co}/{f_n} seeds and ATAS too ({a_co}/{a_n})"
     elif f_co >= CO_NEEDED and a_n >= CO_SEEDS:

@@ -140,7 +140,8 @@ def _co(*curves):
     ((_FALLS, _HOLDS), (), "no verdict yet: fgsm-rs-14 collapsed on 1/2 seeds, ATAS not run yet (the rule "
                            "needs 3 seeds)"),
     ((_FALLS, _HOLDS, _HOLDS), (_HOLDS,) * 3, "**not testable here**: fgsm-rs-14 collapsed on 1/3 seeds (the "
-                                              "setting needs at least 2 of 3)"),
+                                              "setting needs at least 2 of 3); ATAS' runs there are a "
+                                              "description, they test nothing"),
     ((_FALLS, _FALLS), (_HOLDS, _HOLDS), "no verdict yet: fgsm-rs-14 collapsed on 2/2 seeds, ATAS on 0/2 (the rule "
                                          "needs 3 seeds)"),
     ((_FALLS, _FALLS, _HOLDS), (_HOLDS,) * 3, "**reproduced**: fgsm-rs-14 collapsed on 2/3 seeds, ATAS on 0/3"),
