@@ -167,3 +167,15 @@ def test_which_method_gives_each_overfitting_setting_its_own_verdict():
     assert ("``cifar10-co-16`` (width 32, FGSM-RS with a 20/255 step at 16/255): no verdict yet: fgsm-rs collapsed "
             "on 2/2 seeds, ATAS on 0/2") in line
     assert "**" not in line.split(": ", 1)[1] and "probed" not in line  # verdicts unbolded inside the bold item
+
+
+@pytest.mark.parametrize("train, test, expected", [
+    ({"pgd20": 0.02, "fgsm": 0.40}, {"pgd20": 0.01}, "catastrophic overfitting"),  # PGD broken on training images too
+    ({"pgd20": 0.02, "fgsm": 0.05}, {"pgd20": 0.01}, "neither"),  # FGSM low as well: not the FGSM-only signature
+    ({"pgd20": 0.40, "fgsm": 0.60}, {"pgd20": 0.07}, "robust overfitting"),  # robust on training images only
+    ({"pgd20": 0.12, "fgsm": 0.50}, {"pgd20": 0.10}, "neither"),
+])
+def test_co_signature_reading_follows_the_protocol_thresholds(train, test, expected):
+    from co_signature import reading
+
+    assert reading(train, test) == expected
