@@ -507,6 +507,35 @@ def _overfitting_advice(data: Dict[str, Runs], probes: List[dict]) -> List[str]:
     return ["- **Single-step training where catastrophic overfitting is a risk**: " + text, ""]
 
 
+def overfitting_signatures(results_dir: str) -> List[str]:
+    """``benchmarks/co_signature.py``'s reruns: catastrophic or robust overfitting, by the protocol's reading."""
+    recs = []
+    for path in sorted(glob.glob(os.path.join(results_dir, "co_signature", "*.json"))):
+        with open(path, encoding="utf-8") as f:
+            recs.append(json.load(f))
+    if not recs:
+        return []
+    from co_signature import CO_PGD, FGSM_RATIO, RO_RATIO
+
+    lines = ["### Catastrophic or robust overfitting?", "",
+             "To tell the two apart where validation robustness fell, `benchmarks/co_signature.py` retrained each run "
+             "below (same configuration and seed) and measured the final model on the first 1,000 training and the "
+             "first 1,000 test images. FGSM: no random start, one step of eps. Reading (protocol, fixed before the "
+             f"runs): catastrophic overfitting if PGD-20 accuracy on the training images is below {100 * CO_PGD:.0f}% "
+             f"and their FGSM accuracy at least {FGSM_RATIO:g} times it; else robust overfitting if PGD-20 accuracy "
+             f"on the training images is at least {RO_RATIO:g} times the test images'; else neither. A description: "
+             "no verdict depends on it.", "",
+             "| run | train clean / FGSM / PGD-20 % | test clean / FGSM / PGD-20 % | rerun's validation curve vs "
+             "committed (max abs diff) | reading |", "|---|---|---|---|---|"]
+    for r in recs:
+        cells = [" / ".join(f"{100 * r[part][k]:.1f}" for k in ("clean", "fgsm", "pgd20"))
+                 for part in ("train", "test")]
+        diff = r["curve_max_abs_diff"]
+        lines.append(f"| {r['config']} {r['method']} seed {r['seed']} | {cells[0]} | {cells[1]} "
+                     f"| {'length differs' if diff is None else f'{diff:.3g}'} | {r['reading']} |")
+    return lines + [""]
+
+
 def co_probes(results_dir: str) -> List[dict]:
     """The probe runs that searched the CIFAR subset for a setting where FGSM-RS collapses."""
     recs = []
@@ -704,6 +733,7 @@ def write_report(results_dir: str, out_dir: str, guide: Optional[str] = None) ->
         lines += claims(data, cfg_name)
     for cfg_name in [c for c in CO_CONFIGS if c in data]:
         lines += overfitting_check(cfg_name, data[cfg_name])
+    lines += overfitting_signatures(results_dir)
     probes = co_probes(results_dir)
     lines += overfitting_search(probes)
     lines += versus_art(data)
