@@ -491,6 +491,9 @@ def _overfitting_advice(data: Dict[str, Runs], probes: List[dict]) -> List[str]:
             cfg = CONFIGS[name]
             step = method_spec(cfg, fgsm)[1].get("eps_step", 1.25 * cfg.eps)
             verdict = co_verdict(name, data[name])[0].replace("**", "")
+            if "atas" in data[name]:
+                verdict += (f" (final PGD-20: {fgsm} {fmt(data[name][fgsm], 'pgd20', 100)}%, ATAS "
+                            f"{fmt(data[name]['atas'], 'pgd20', 100)}%)")
             found.append(f"``{name}`` (width {cfg.width}, FGSM-RS with a {255 * step:.0f}/255 step at "
                          f"{255 * cfg.eps:.0f}/255): {verdict}")
     n_co = sum(collapsed(curve(r)) for r in probes)

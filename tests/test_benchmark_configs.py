@@ -165,7 +165,8 @@ def test_which_method_gives_each_overfitting_setting_its_own_verdict():
     assert ("``cifar10-co`` (width 32, FGSM-RS with a 14/255 step at 8/255): not testable here: fgsm-rs-14 "
             "collapsed on 0/2 seeds") in line
     assert ("``cifar10-co-16`` (width 32, FGSM-RS with a 20/255 step at 16/255): no verdict yet: fgsm-rs collapsed "
-            "on 2/2 seeds, ATAS on 0/2") in line
+            "on 2/2 seeds, ATAS on 0/2 (the rule needs 3 seeds) (final PGD-20: fgsm-rs 20.0 ± 0.0%, ATAS "
+            "20.0 ± 0.0%)") in line
     assert "**" not in line.split(": ", 1)[1] and "probed" not in line  # verdicts unbolded inside the bold item
 
 
