@@ -161,7 +161,11 @@ def test_which_method_gives_each_overfitting_setting_its_own_verdict():
     mnist = {"pgd-10": [_scored(s, 100.0, 0.87) for s in range(3)], "atas": [_scored(s, 20.0, 0.83) for s in range(3)]}
     data = {"mnist-recipe": mnist, "cifar10-co": {"fgsm-rs-14": _co(_HOLDS, _HOLDS)},
             "cifar10-co-16": {"fgsm-rs": _co(_FALLS, _FALLS), "atas": _co(_HOLDS, _HOLDS)}}
-    line = next(x for x in which_method(data, probes=[]) if "catastrophic overfitting is a risk" in x)
+    rerun = {"config": "cifar10-co", "method": "fgsm-rs-14", "seed": 0, "reading": "robust overfitting",
+             "train": {"pgd20": 0.93}, "test": {"pgd20": 0.135}}
+    line = next(x for x in which_method(data, probes=[], signatures=[rerun]) if "overfitting is a risk" in x)
+    assert line.endswith("the reruns read it as cifar10-co fgsm-rs-14 seed 0: robust overfitting, PGD-20 93.0% on "
+                         "training images vs 13.5% on test images.")
     assert ("``cifar10-co`` (width 32, FGSM-RS with a 14/255 step at 8/255): not testable here: fgsm-rs-14 "
             "collapsed on 0/2 seeds") in line
     assert ("``cifar10-co-16`` (width 32, FGSM-RS with a 20/255 step at 16/255): no verdict yet: fgsm-rs collapsed "
