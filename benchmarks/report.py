@@ -513,13 +513,18 @@ def _overfitting_advice(data: Dict[str, Runs], probes: List[dict], signatures: L
     return ["- **Single-step training where catastrophic overfitting is a risk**: " + text, ""]
 
 
-def co_signatures(results_dir: str) -> List[dict]:
-    """``benchmarks/co_signature.py``'s reruns (catastrophic or robust overfitting)."""
+def _read_all(pattern: str) -> List[dict]:
+    """Every JSON file matching ``pattern``, in name order."""
     recs = []
-    for path in sorted(glob.glob(os.path.join(results_dir, "co_signature", "*.json"))):
+    for path in sorted(glob.glob(pattern)):
         with open(path, encoding="utf-8") as f:
             recs.append(json.load(f))
     return recs
+
+
+def co_signatures(results_dir: str) -> List[dict]:
+    """``benchmarks/co_signature.py``'s reruns (catastrophic or robust overfitting)."""
+    return _read_all(os.path.join(results_dir, "co_signature", "*.json"))
 
 
 def overfitting_signatures(recs: List[dict]) -> List[str]:
@@ -549,11 +554,7 @@ def overfitting_signatures(recs: List[dict]) -> List[str]:
 
 def co_probes(results_dir: str) -> List[dict]:
     """The probe runs that searched the CIFAR subset for a setting where FGSM-RS collapses."""
-    recs = []
-    for path in sorted(glob.glob(os.path.join(results_dir, "probe", "cifar10-co-probe*.json"))):
-        with open(path, encoding="utf-8") as f:
-            recs.append(json.load(f))
-    return recs
+    return _read_all(os.path.join(results_dir, "probe", "cifar10-co-probe*.json"))
 
 
 def overfitting_search(recs: List[dict]) -> List[str]:
