@@ -18,9 +18,9 @@ from typing import Dict
 import numpy as np
 import torch
 from common import machine_info
-from configs import CONFIGS, method_spec
+from configs import CONFIGS
 from report import curve
-from run import HERE, _write, load_data, make_classifier, run_ours
+from run import HERE, _write, load_data, train
 
 from art_accel.evaluation import evaluate_robustness
 
@@ -72,11 +72,7 @@ def main(argv=None):
         raise SystemExit(f"--seed: no committed result {committed} to reproduce")
     torch.set_num_threads(args.threads)
     data = load_data(cfg, args.data_dir)
-    name, kwargs = method_spec(cfg, args.method)
-    clf = make_classifier(cfg, args.seed, data.input_shape, data.nb_classes)
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
-    out = run_ours(name, kwargs, clf, cfg, data)
+    clf, out = train(cfg, args.method, args.seed, data)
     with open(committed, encoding="utf-8") as f:
         before = curve(json.load(f))
     again = curve(out)

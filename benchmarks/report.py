@@ -265,7 +265,8 @@ def plot_collapse(cfg_name: str, methods: Runs, out_dir: str) -> str:
             ax.plot(range(1, len(vals) + 1), [100 * v for v in vals], marker="o", ms=2.5, lw=1,
                     ls=styles[j % len(styles)], color=plt.cm.tab10(i % 10), alpha=0.85,
                     label=f"{m} seed {r['seed']}" + (" (collapsed)" if collapsed(vals) else ""))
-    ax.axhline(5, color="k", ls="--", lw=0.8, label="5%: the collapse rule's floor")
+    ax.axhline(100 * COLLAPSE_FLOOR, color="k", ls="--", lw=0.8,
+               label=f"{100 * COLLAPSE_FLOOR:g}%: the collapse rule's floor")
     ax.set_ylim(bottom=0)
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation PGD-10 accuracy (%)")
@@ -428,10 +429,19 @@ def claims(data: Dict[str, Runs], cfg_name: str = CLAIMS_CONFIG) -> List[str]:
     return lines
 
 
+#: The collapse rule's floor: validation PGD accuracy below it (and below half the earlier best) is a collapse.
+COLLAPSE_FLOOR = 0.05
+
+
+def fgsm_step(kwargs: Dict, eps: float) -> float:
+    """The FGSM-RS step a run used: its ``eps_step`` or the trainer's default, 1.25 eps."""
+    return kwargs.get("eps_step", 1.25 * eps)
+
+
 def collapsed(vals: List[float]) -> bool:
     """Catastrophic overfitting: at some epoch the validation PGD accuracy is below 5% and below half the
     best value of the epochs before it."""
-    return any(v < 0.05 and v < 0.5 * max(vals[:i]) for i, v in enumerate(vals) if i > 0)
+    return any(v < COLLAPSE_FLOOR and v < 0.5 * max(vals[:i]) for i, v in enumerate(vals) if i > 0)
 
 
 #: Configurations that test ATAS against catastrophic overfitting, and the FGSM-RS row that should collapse there.
@@ -489,7 +499,7 @@ def _overfitting_advice(data: Dict[str, Runs], probes: List[dict], signatures: L
     for name, fgsm in CO_CONFIGS.items():
         if fgsm in data.get(name, {}):
             cfg = CONFIGS[name]
-            step = method_spec(cfg, fgsm)[1].get("eps_step", 1.25 * cfg.eps)
+            step = fgsm_step(method_spec(cfg, fgsm)[1], cfg.eps)
             verdict = co_verdict(name, data[name])[0].replace("**", "")
             if "atas" in data[name]:
                 verdict += (f" (final PGD-20: {fgsm} {fmt(data[name][fgsm], 'pgd20', 100)}%, ATAS "
@@ -571,7 +581,7 @@ def overfitting_search(recs: List[dict]) -> List[str]:
     for r in recs:
         cfg = CONFIGS[r["config"]]
         vals = curve(r)
-        step = r["kwargs"].get("eps_step", 1.25 * r["eps"])
+        step = fgsm_step(r["kwargs"], r["eps"])
         n_collapsed += collapsed(vals)
         lines.append(f"| {r['config']} | {cfg.width} | {255 * r['eps']:.0f}/255 | {255 * step:.1f}/255 "
                      f"| {r['epochs']} | {100 * r['evaluation']['clean']:.1f} | {100 * r['evaluation']['pgd20']:.1f} "

@@ -222,13 +222,21 @@ def autoattack(clf, cfg: Config, data, seed: int) -> Dict[str, Any]:
                                n_samples=cfg.n_autoattack, batch_size=cfg.n_autoattack)
 
 
-def run_one(cfg: Config, method: str, seed: int, data, path: str, autoattack_later: bool = False) -> Dict[str, Any]:
+def train(cfg: Config, method: str, seed: int, data):
+    """Build the seeded classifier and train ``method`` on it: ``(classifier, training record)``. Every run and
+    every rerun (``co_signature.py``) trains through here, so a rerun repeats the run."""
     name, kwargs = method_spec(cfg, method)
     clf = make_classifier(cfg, seed, data.input_shape, data.nb_classes)
     torch.manual_seed(seed)
     np.random.seed(seed)
     out = run_art(name, kwargs, clf, cfg, data, seed) if name.startswith("ART:") else run_ours(name, kwargs, clf,
                                                                                               cfg, data)
+    return clf, out
+
+
+def run_one(cfg: Config, method: str, seed: int, data, path: str, autoattack_later: bool = False) -> Dict[str, Any]:
+    name, kwargs = method_spec(cfg, method)
+    clf, out = train(cfg, method, seed, data)
     n_eval = cfg.n_eval
     x_eval, y_eval = data.x_test[:n_eval], data.y_test[:n_eval]
     results = evaluate_robustness(clf, x_eval, y_eval, cfg.eps, attacks=("clean", "pgd20", "cw20"), seed=seed)
