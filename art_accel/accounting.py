@@ -109,3 +109,23 @@ class RunningStats:
                    f"{prefix}_max": float(self._max)}
         self.reset()
         return out
+
+
+class EpochMeter:
+    """An epoch's training loss and accuracy accumulated in device tensors; read once per epoch."""
+
+    def __init__(self, device: torch.device):
+        self.loss = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device, dtype=torch.int64)
+        self.count = 0
+
+    def add(self, out, y: torch.Tensor) -> None:
+        """Add one update's ``StepOutput`` (its mean loss and logits) for labels ``y``."""
+        n = y.shape[0]
+        self.loss += out.loss.detach() * n
+        self.correct += (out.logits.detach().argmax(1) == y).sum()
+        self.count += n
+
+    def read(self) -> Dict[str, float]:
+        n = max(self.count, 1)
+        return {"loss": float(self.loss) / n, "accuracy": float(self.correct) / n}

@@ -59,6 +59,18 @@ def uniform_delta(x: torch.Tensor, eps: Budget) -> torch.Tensor:
 
 
 @dataclass
+class AttackStrength:
+    """
+    The strength of an attack: budget ``eps``, step ``eps_step`` and steps ``max_iter`` (for Free / DEAT the
+    replays after the first). A trainer and its attack share one, so schedules change it in one place.
+    """
+
+    eps: Budget
+    eps_step: Budget
+    max_iter: int
+
+
+@dataclass
 class AttackResult:
     """
     Output of :meth:`OnDevicePGD.perturb`: the adversarial batch, the clean batch it started from and the
@@ -92,6 +104,8 @@ class OnDevicePGD:
     :param model_mode: ``"eval"`` (default, as ART's ``loss_gradient``) or ``"train"`` during the attack;
                        the model's previous mode is restored afterwards.
     :param phase: Accounting phase its passes are counted under (``"attack"`` is training cost).
+    :param strength: An :class:`AttackStrength` to share (a trainer's); ``eps``, ``eps_step`` and ``max_iter``
+                     are then ignored.
     """
 
     def __init__(
@@ -104,6 +118,7 @@ class OnDevicePGD:
         targeted: bool = False,
         model_mode: str = "eval",
         phase: str = "attack",
+        strength: Optional[AttackStrength] = None,
     ):
         self.network = network if isinstance(network, Network) else Network(network)
         if model_mode not in ("eval", "train"):
@@ -112,13 +127,19 @@ class OnDevicePGD:
             raise ValueError(f"max_iter must be a non-negative integer, got {max_iter!r}")
         if int(num_random_init) != num_random_init or num_random_init < 0:
             raise ValueError(f"num_random_init must be a non-negative integer, got {num_random_init!r}")
-        self.eps = eps
-        self.eps_step = eps_step
-        self.max_iter = int(max_iter)
+        self.strength = AttackStrength(eps, eps_step, int(max_iter)) if strength is None else strength
         self.num_random_init = int(num_random_init)
         self.targeted = bool(targeted)
         self.model_mode = model_mode
         self.phase = phase
+
+    eps = property(lambda self: self.strength.eps, lambda self, v: setattr(self.strength, "eps", v),
+                   doc="The budget (``strength.eps``).")
+    eps_step = property(lambda self: self.strength.eps_step, lambda self, v: setattr(self.strength, "eps_step", v),
+                        doc="The step (``strength.eps_step``).")
+    max_iter = property(lambda self: self.strength.max_iter,
+                        lambda self, v: setattr(self.strength, "max_iter", int(v)),
+                        doc="The steps (``strength.max_iter``).")
 
     @classmethod
     def from_art(cls, attack, network: Optional[Network] = None, model_mode: str = "eval") -> "OnDevicePGD":

@@ -5,18 +5,22 @@ A checkpoint file holds ``{"payload": ..., "checksum": ...}`` where the payload 
 plain containers, numbers, strings, booleans and None (RNG states as tensors), so that it loads with
 ``torch.load(..., weights_only=True)``: a crafted file cannot run code. The checksum (SHA-256 over the
 payload's tensors and values) catches truncated or altered files. :func:`read_checkpoint` validates
-structure, method, shapes, data set size and configuration before anything is restored; the trainer then
-restores everything or nothing (:meth:`AdversarialTrainerBase._resume`). Files are written to a temporary
-name, fsynced and renamed atomically.
+structure, method, shapes, data set size and configuration before anything is restored;
+:func:`resume_trainer` then restores everything or nothing. Files are written to a temporary name, fsynced
+and renamed atomically.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import struct
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch
+
+from art_accel import distributed
+from art_accel.history import TrainingHistory
 
 FORMAT = 2
 REQUIRED = ("format", "method", "epoch", "n_samples", "config", "model", "optimizer", "scheduler", "history",
@@ -32,7 +36,7 @@ def _feed(h, obj: Any) -> None:
     if isinstance(obj, torch.Tensor):
         t = obj.detach().cpu().contiguous()
         h.update(b"T" + str(t.dtype).encode() + str(tuple(t.shape)).encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")  # 0-dim too (Adam's step)
     elif isinstance(obj, dict):
         h.update(b"D" + struct.pack("<q", len(obj)))
         for key in sorted(obj, key=repr):
@@ -171,3 +175,72 @@ def _optimizer_problem(stored: Any, current: Dict[str, Any]) -> Optional[str]:
     if len(groups) != len(now) or any(len(g.get("params", ())) != len(c["params"]) for g, c in zip(groups, now)):
         return "optimizer has another number of parameter groups or parameters"
     return None
+
+
+def _weights_finite(model: torch.nn.Module) -> bool:
+    """Whether every floating-point parameter and buffer of ``model`` is finite (one host read)."""
+    tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
+    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()) if tensors else True
+
+
+def checkpoint_payload(trainer, scheduler) -> Dict[str, Any]:
+    """What a trainer's checkpoint holds after its last finished epoch (RNG states of every rank under DDP)."""
+    history = trainer.history
+    if history is None or not history.records:
+        raise ValueError("save_checkpoint: nothing trained yet")
+    if not _weights_finite(trainer.network.model):
+        raise FloatingPointError(f"save_checkpoint: the weights after epoch {history.records[-1]['epoch']} "
+                                 "are not finite; nothing was written")
+    rng = torch.get_rng_state()
+    if trainer.shard is not None:  # every rank's RNG state; rank 0 writes
+        rng = distributed.gather_rows(rng[None], trainer.shard)
+    return plain({
+        "method": trainer.method_name,
+        "epoch": history.records[-1]["epoch"],
+        "n_samples": trainer.n_samples,
+        "config": history.config,
+        "model": trainer.network.model.state_dict(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "history": history.to_dict(),
+        "method_state": trainer.method_state(),
+        "torch_rng": rng,
+        "cuda_rng": torch.cuda.get_rng_state_all() if trainer.device.type == "cuda" else None,
+    })
+
+
+def resume_trainer(trainer, path: str, scheduler, n_samples: Optional[int]) -> Tuple[TrainingHistory, int]:
+    """Validate ``path`` against ``trainer``, then restore all of it or, on any failure, none of it; return the
+    history and the next epoch."""
+    model, optimizer = trainer.network.model, trainer.optimizer
+    payload = read_checkpoint(path, trainer.method_name, n_samples, plain(trainer.config()), model.state_dict(),
+                              optimizer.state_dict(), trainer.method_state(), trainer.device)
+    backup = ({k: v.detach().clone() for k, v in model.state_dict().items()},
+              copy.deepcopy(optimizer.state_dict()), None if scheduler is None else scheduler.state_dict(),
+              copy.deepcopy(trainer.method_state()), torch.get_rng_state())
+    try:
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        if scheduler is not None and payload["scheduler"] is not None:
+            scheduler.load_state_dict(payload["scheduler"])
+        trainer.load_method_state(payload["method_state"])
+        rng = payload["torch_rng"].cpu()
+        if trainer.shard is not None:
+            if rng.dim() != 2 or rng.shape[0] != trainer.shard[1]:
+                raise ValueError(f"the checkpoint holds RNG states of {rng.shape[0] if rng.dim() == 2 else 1} "
+                                 f"ranks; resume on the same world size ({trainer.shard[1]} now)")
+            rng = rng[trainer.shard[0]].clone()  # its own storage: set_rng_state reads from its start
+        torch.set_rng_state(rng)
+        if payload["cuda_rng"] is not None and trainer.device.type == "cuda":
+            torch.cuda.set_rng_state_all(payload["cuda_rng"])
+        history = TrainingHistory.from_dict(payload["history"])
+    except Exception as err:
+        model.load_state_dict(backup[0])
+        optimizer.load_state_dict(backup[1])
+        if scheduler is not None:
+            scheduler.load_state_dict(backup[2])
+        trainer.load_method_state(backup[3])
+        torch.set_rng_state(backup[4])
+        raise CheckpointError(f"resume_from: {path}: could not be restored, nothing was changed "
+                              f"({type(err).__name__}: {str(err)[:200]})") from None
+    return history, int(payload["epoch"]) + 1

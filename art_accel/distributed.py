@@ -19,6 +19,7 @@ from typing import Iterator, List, Optional, Tuple
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 
 def world() -> Optional[Tuple[int, int]]:
@@ -37,6 +38,31 @@ def all_reduce_sum(*tensors: torch.Tensor) -> None:
         n = t.numel()
         t.copy_(flat[offset:offset + n].reshape(t.shape).to(t.dtype))
         offset += n
+
+
+def setup(trainer, loader) -> Optional[Tuple[int, int]]:
+    """
+    ``trainer``'s shard under torch.distributed (None outside it): refuses what is not supported, checks that
+    per-sample state comes with fixed shards, and wraps the update's model in DistributedDataParallel.
+    """
+    shard = world()
+    if shard is None:
+        return None
+    base = trainer.objective
+    if not base.ddp_ready:
+        raise ValueError(f"base: {base.name!r} is not supported under DistributedDataParallel yet "
+                         "(its update is not one forward and one backward); PGD-AT, FGSM, Free/DEAT and the "
+                         "methods on them are")
+    if any(p.stage == "guard" for p in trainer.parts):
+        raise ValueError("co_guard is not supported under DistributedDataParallel yet")
+    if trainer.needs_index and not isinstance(getattr(loader, "sampler", None), ShardedSampler):
+        raise ValueError("loader: per-sample state under DistributedDataParallel needs each rank's fixed shard: "
+                         "use art_accel.distributed.sharded_loader or a ShardedSampler")
+    network = trainer.network
+    if network.update_model is None:
+        ids = [trainer.device.index] if trainer.device.type == "cuda" else None
+        network.update_model = DistributedDataParallel(network.model, device_ids=ids)
+    return shard
 
 
 def gather_rows(local: torch.Tensor, shard: Tuple[int, int]) -> torch.Tensor:

@@ -23,7 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from art_accel.attacks import OnDevicePGD, cross_entropy_sum
 from art_accel.network import Network
+from art_accel.robust_accuracy import correct_under
 from art_accel.validation import (
     check_budget,
     check_choice,
@@ -75,8 +77,6 @@ def _margin_twin(classifier):
 def _on_device_accuracy(classifier, attack, x: torch.Tensor, y: torch.Tensor, batch_size: int,
                         loss: Optional[nn.Module]) -> float:
     """Accuracy under an ART attack object's settings, run on the device by :class:`OnDevicePGD`."""
-    from art_accel.attacks import OnDevicePGD, cross_entropy_sum
-
     network = Network(classifier)
     adversary = OnDevicePGD.from_art(attack, network, model_mode="eval")
     adversary.phase = "evaluation"
@@ -84,9 +84,8 @@ def _on_device_accuracy(classifier, attack, x: torch.Tensor, y: torch.Tensor, ba
     for start in range(0, x.shape[0], batch_size):
         xb = x[start:start + batch_size].to(network.device)
         yb = y[start:start + batch_size].to(network.device)
-        x_adv = adversary.perturb(xb, yb, loss_fn=cross_entropy_sum if loss is None else loss).x_adv
-        with torch.no_grad():
-            correct += (network.logits(x_adv, "evaluation").argmax(1) == yb).sum()
+        correct += correct_under(network, adversary, xb, yb, "evaluation",
+                                 loss_fn=cross_entropy_sum if loss is None else loss)
     network.model.eval()
     return float(correct) / x.shape[0]
 

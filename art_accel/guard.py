@@ -22,7 +22,9 @@ import torch
 
 from art_accel.accounting import Timer
 from art_accel.attacks import OnDevicePGD
-from art_accel.parts import Part
+from art_accel.contract import Part
+from art_accel.network import eval_mode
+from art_accel.robust_accuracy import correct_under
 from art_accel.validation import check_int, check_number
 
 
@@ -52,7 +54,7 @@ class OverfittingGuard(Part):
         self.rollbacks = 0
 
     def check(self, trainer) -> None:
-        setters = [type(p).__name__ for p in trainer.parts if getattr(p, "sets_step_each_epoch", False)]
+        setters = [type(p).__name__ for p in trainer.parts if p.sets_step_each_epoch]
         if setters:
             raise ValueError(f"co_guard: {', '.join(setters)} sets the attack step every epoch, which would undo "
                              "the guard's safer step; the guard is for single-step methods (FGSM-RS, ATAS, ...)")
@@ -73,7 +75,7 @@ class OverfittingGuard(Part):
     def on_fit_start(self, n_samples) -> None:
         self._good = None  # the first check sets the best accuracy and takes the first snapshot
 
-    def on_batch_end(self, batch) -> None:
+    def on_batch_end(self, batch, out) -> None:
         have = 0 if self._x is None else self._x.shape[0]
         if have >= self.slice_size:
             return
@@ -86,27 +88,19 @@ class OverfittingGuard(Part):
         t = self.trainer
         return {"model": copy.deepcopy(t.network.model.state_dict()),
                 "optimizer": copy.deepcopy(t.optimizer.state_dict()),
-                "method": copy.deepcopy({k: v for k, v in t._method_state().items() if k != self.key})}
+                "method": copy.deepcopy({k: v for k, v in t.method_state().items() if k != self.key})}
 
     def measure(self) -> Dict[str, float]:
         """FGSM-RS and PGD accuracy on the slice (eval mode; training's random streams untouched)."""
         t = self.trainer
-        model, eps = t.network.model, t.eps
-        was_training = model.training
-        model.eval()
+        eps = t.eps
         devices = [t.device.index or 0] if t.device.type == "cuda" else []
         out = {}
-        try:
-            with torch.random.fork_rng(devices=devices):
-                checks = (("co_single_acc", 1.25 * eps, 1), ("co_multi_acc", eps / 4, self.pgd_steps))
-                for name, step, steps in checks:
-                    attack = OnDevicePGD(t.network, eps, step, steps, 1, phase="guard")
-                    x_adv = attack.perturb(self._x, self._y).x_adv
-                    with torch.no_grad():
-                        correct = (t.network.logits(x_adv, "guard").argmax(1) == self._y).sum()
-                    out[name] = float(correct) / self._y.shape[0]
-        finally:
-            model.train(was_training)
+        with eval_mode(t.network.model), torch.random.fork_rng(devices=devices):
+            checks = (("co_single_acc", 1.25 * eps, 1), ("co_multi_acc", eps / 4, self.pgd_steps))
+            for name, step, steps in checks:
+                attack = OnDevicePGD(t.network, eps, step, steps, 1, phase="guard")
+                out[name] = float(correct_under(t.network, attack, self._x, self._y, "guard")) / self._y.shape[0]
         return out
 
     def on_epoch_end(self, epoch: int, record: Dict[str, Any]) -> Dict[str, Any]:
@@ -137,12 +131,7 @@ class OverfittingGuard(Part):
         t.optimizer.load_state_dict(good["optimizer"])
         for group, now in zip(t.optimizer.param_groups, groups):  # the LR schedule goes on: keep today's values
             group.update(now)
-        for part in t.parts:
-            if part.key in good["method"]:
-                part.load_state_dict(copy.deepcopy(good["method"][part.key]))
+        t.load_method_state(copy.deepcopy(good["method"]))
         self.rollbacks += 1
         self.step_scale *= self.step_factor
-        t._apply_step(t.eps_step * self.step_factor)
-        for part in t.parts:
-            if hasattr(part, "scale_step"):
-                part.scale_step(self.step_factor)
+        t.scale_step(self.step_factor)

@@ -16,6 +16,7 @@ from typing import Iterable, Iterator, Optional, Tuple
 import numpy as np
 import torch
 
+from art_accel.contract import Batch
 from art_accel.validation import check_inputs, labels_to_indices
 
 
@@ -123,3 +124,65 @@ class CheckedBatches:
                 raise ValueError(f"loader: epoch {epoch}: rank {self.shard[0]} got dataset positions of another "
                                  "rank's shard (use art_accel.distributed.ShardedSampler)")
         return index.to(self.device, torch.int64, non_blocking=True)
+
+
+def has_batchnorm(model: torch.nn.Module) -> bool:
+    """Whether ``model`` has a BatchNorm layer (which cannot train on a batch of one sample)."""
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def check_loader(loader, n_batches: Optional[int], n_samples: Optional[int], nb_epochs: int,
+                 model: torch.nn.Module) -> None:
+    """Up-front checks of a loader: re-iterable, not empty, no lone final sample for BatchNorm."""
+    if not hasattr(loader, "__iter__"):
+        raise TypeError(f"loader must be an iterable of batches (a DataLoader), got {type(loader).__name__}")
+    if iter(loader) is loader and nb_epochs > 1:
+        raise ValueError("loader is a one-shot iterator (a generator): it cannot be read for several epochs; "
+                         "pass a DataLoader or a list")
+    if n_batches == 0:
+        raise ValueError("loader is empty")
+    size = getattr(loader, "batch_size", None)
+    if (size and n_samples and not getattr(loader, "drop_last", False) and n_samples % size == 1
+            and n_samples > 1 and has_batchnorm(model)):
+        raise ValueError(f"loader: its last batch has one sample ({n_samples} samples, batch_size {size}), "
+                         "which BatchNorm cannot train on: use drop_last=True or another batch_size")
+
+
+class GetBatchLoader:
+    """Re-iterable view of an ART ``DataGenerator`` as ``steps`` numpy batches per epoch."""
+
+    def __init__(self, generator, steps: int):
+        self.generator, self.steps = generator, steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self):
+        for _ in range(self.steps):
+            yield self.generator.get_batch()
+
+
+class ArrayBatches:
+    """
+    ``fit``'s batches of in-memory data on the device, reshuffled each epoch (``torch.randperm``), with their
+    dataset positions. A lone last sample joins the previous batch when the model has BatchNorm (which cannot
+    train on a batch of one sample).
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, batchnorm: bool):
+        self.x, self.y, self.shuffle = x, y, shuffle
+        n = x.shape[0]
+        self.starts = list(range(0, n, batch_size))
+        if len(self.starts) > 1 and n - self.starts[-1] == 1 and batchnorm:
+            self.starts.pop()
+        self.ends = self.starts[1:] + [n]
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def epoch(self, _epoch: int) -> Iterator:
+        n, device = self.x.shape[0], self.x.device
+        order = torch.randperm(n, device=device) if self.shuffle else torch.arange(n, device=device)
+        for start, end in zip(self.starts, self.ends):
+            idx = order[start:end]
+            yield Batch(self.x[idx], self.y[idx], idx)

@@ -4,7 +4,8 @@ device, and every whole-network forward and backward pass counted.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -44,6 +45,17 @@ def _as_broadcast(values: np.ndarray, input_shape: Sequence[int], device: torch.
         ) from err
 
 
+@contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """``model`` in eval mode inside the block; its previous mode restored on exit (also on errors)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 class Network:
     """
     Forward/backward through a ``PyTorchClassifier``'s model with on-device standardisation and exact pass
@@ -76,11 +88,6 @@ class Network:
         self.channels_last = False
         #: ``torch.bfloat16`` / ``torch.float16`` to run forwards under ``torch.autocast``; None: float32.
         self.autocast_dtype: Optional[torch.dtype] = None
-
-    @property
-    def std(self) -> Optional[torch.Tensor]:
-        """The standardisation std broadcastable to a batch (None without standardisation)."""
-        return self._std
 
     def logits(self, x: torch.Tensor, phase: str = "update", model: Optional[torch.nn.Module] = None) -> torch.Tensor:
         """One counted forward pass on inputs in the classifier's pixel range (through ``model`` when given,
@@ -137,7 +144,3 @@ class Network:
         loss.backward()
         self.counter.add_backward(phase, self._take_pending())
         return None if x is None else x.grad
-
-    def discard_graph(self) -> None:
-        """Forget grad-carrying forwards that will not be back-propagated."""
-        self._pending = 0

@@ -2,15 +2,18 @@
 Per-epoch schedules of attack strength (steps ``k``, budget ``eps``, step size): constant, linear anneal
 (Amata), cyclic (ECAS), every-``d``-epochs and criterion-driven (DEAT, M+). A schedule answers
 ``value(epoch)`` at the start of an epoch (0-based) and may ``observe(epoch, record)`` the finished epoch's
-history record to decide the next value. Trainers use them through :class:`ScheduledK`-style hooks, never
-by hard-coding the schedule in the loop.
+history record to decide the next value. The parts :class:`KSchedule` (and its M+ / DEAT forms) and
+:class:`EpsRamp` drive a trainer's ``strength`` with them.
 """
 from __future__ import annotations
 
 import math
 from typing import Any, Dict, Optional, Sequence
 
-from art_accel.parts import Part
+import torch
+
+from art_accel import distributed
+from art_accel.contract import Part
 from art_accel.validation import check_choice, check_int, check_number
 
 
@@ -173,11 +176,13 @@ class MPlusCriterion(_Counter):
 class KSchedule(Part):
     """
     A schedule part driving the number of attack steps ``k`` (replays after the first for Free/DEAT) with a
-    :class:`Schedule`: set at each epoch's start, shown the finished epoch's record (e.g. ``grad_magnitude``
-    for M+), its state kept in checkpoints.
+    :class:`Schedule`: set at each epoch's start, shown the finished epoch's record, its state kept in
+    checkpoints. With ``track_grad_magnitude`` it records M+'s gradient magnitude ``l_X``: the L1 norm of each
+    update's input gradient at per-sample scale (the batch-mean loss's gradient times the batch size), summed
+    over the epoch's batches in a device tensor (all-reduced under DDP): no extra pass, one host read per epoch.
 
     :param schedule: The schedule of ``k``.
-    :param track_grad_magnitude: Make the loop record the gradient magnitude ``l_X`` (M+, DEAT).
+    :param track_grad_magnitude: Record ``grad_magnitude`` (M+, DEAT).
     """
 
     stage = "schedule"
@@ -188,22 +193,30 @@ class KSchedule(Part):
         if not isinstance(schedule, Schedule):
             raise TypeError(f"schedule must be an art_accel.schedules.Schedule, got {schedule!r}")
         self.schedule = schedule
-        self.track_grad_magnitude = bool(track_grad_magnitude)
-
-    def bind(self, trainer) -> None:
-        super().bind(trainer)
-        if self.track_grad_magnitude:
-            trainer.track_grad_magnitude = True
+        self.track_grad_magnitude = self.needs_input_grad = bool(track_grad_magnitude)
+        self._magnitude: Optional[torch.Tensor] = None
 
     def on_fit_start(self, n_samples) -> None:
         self.schedule.reset()
 
     def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
-        self.trainer._apply_k(int(self.schedule.value(epoch)))
+        self.trainer.strength.max_iter = int(self.schedule.value(epoch))
+        if self.track_grad_magnitude:
+            self._magnitude = torch.zeros((), device=self.trainer.device, dtype=torch.float64)
+
+    def on_batch_end(self, batch, out) -> None:
+        if self.track_grad_magnitude:
+            self._magnitude += out.input_grad.abs().sum(dtype=torch.float64) * batch.x.shape[0]
 
     def on_epoch_end(self, epoch: int, record: Dict[str, Any]) -> Dict[str, Any]:
-        self.schedule.observe(epoch, record)
-        return self.schedule.describe()
+        out: Dict[str, Any] = {}
+        if self.track_grad_magnitude:
+            if self.trainer.shard is not None:
+                distributed.all_reduce_sum(self._magnitude)
+            out["grad_magnitude"] = float(self._magnitude)
+        self.schedule.observe(epoch, {**record, **out})
+        out.update(self.schedule.describe())
+        return out
 
     def state_dict(self) -> Dict[str, Any]:
         return dict(vars(self.schedule))
@@ -230,8 +243,10 @@ class EpsRamp(Part):
         self.ramp_epochs = check_int(ramp_epochs, "ramp_epochs", low=1)
 
     def check(self, trainer) -> None:
-        if any(p.key == "ecas" for p in trainer.parts):
-            raise ValueError("schedule: ECAS chooses each sample's eps from its own space; an eps ramp would fight it")
+        setters = [type(p).__name__ for p in trainer.parts if p.sets_eps]
+        if setters:
+            raise ValueError(f"schedule: {setters[0]} (ECAS) chooses each sample's eps from its own space; an eps "
+                             "ramp would fight it")
 
     def config(self) -> Dict[str, Any]:
         return {"eps_ramp_epochs": self.ramp_epochs}
@@ -242,4 +257,4 @@ class EpsRamp(Part):
 
     def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
         t = self.trainer
-        t.eps = t.attack.eps = self.eps_at(t.target_eps, epoch)
+        t.strength.eps = self.eps_at(t.target_eps, epoch)

@@ -5,10 +5,14 @@ any training step. Nothing here modifies the caller's data.
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from typing import Optional, Tuple
 
 import numpy as np
 import torch
+
+from art_accel.network import eval_mode
 
 
 def check_classifier(classifier, name: str = "classifier"):
@@ -138,3 +142,58 @@ def check_budget(value: float, name: str, classifier) -> float:
         warnings.warn(f"{name}={value:g} is more than half of the classifier's clip range {width:g}: is it in the "
                       "input units?", stacklevel=3)
     return value
+
+
+def check_path(path, name: str) -> None:
+    """A path to write, whose folder exists and is writable (None passes)."""
+    if path is None:
+        return
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path, got {type(path).__name__}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise ValueError(f"{name}: the folder {folder} does not exist or is not writable")
+
+
+def check_scheduler(scheduler, optimizer) -> None:
+    """A torch LR scheduler (step, state_dict) built on ``optimizer`` (None passes)."""
+    if scheduler is None:
+        return
+    if not all(hasattr(scheduler, name) for name in ("step", "state_dict", "load_state_dict")):
+        raise TypeError(f"scheduler must be a torch LR scheduler (step, state_dict), got {type(scheduler).__name__}")
+    if getattr(scheduler, "optimizer", optimizer) is not optimizer:
+        raise ValueError("scheduler must be built on the classifier's optimizer (classifier.optimizer)")
+
+
+def check_model_and_loss(network, classifier, loss_fn) -> None:
+    """One dry forward of two zero inputs in eval mode: the model accepts ``input_shape``, outputs
+    ``(2, nb_classes)``, and ``loss_fn(logits, class indices)`` is a scalar."""
+    shape = tuple(classifier.input_shape)
+    try:
+        with eval_mode(network.model), torch.no_grad():
+            out = network.logits(torch.zeros((2,) + shape, device=network.device), "preflight")
+    except Exception as err:
+        raise ValueError(f"classifier: the model does not accept inputs of input_shape {shape} "
+                         f"({type(err).__name__}: {str(err)[:200]})") from None
+    if out.dim() != 2 or out.shape[1] != classifier.nb_classes:
+        raise ValueError(f"classifier: the model outputs shape {tuple(out.shape)} for two samples, expected "
+                         f"(2, {classifier.nb_classes}) (nb_classes)")
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("error")  # e.g. MSELoss broadcasting (logits, indices)
+            loss = loss_fn(out, torch.zeros(2, dtype=torch.int64, device=out.device))
+        if loss.dim() != 0:
+            raise ValueError(f"it returned shape {tuple(loss.shape)}, not a scalar")
+    except Exception as err:
+        raise ValueError(f"classifier: its loss does not accept (logits, class indices) "
+                         f"({type(err).__name__}: {str(err)[:200]})") from None
+
+
+def check_resolution(delta_resolution) -> Optional[Tuple[int, int]]:
+    """``delta_resolution`` checked: None or (height, width)."""
+    if delta_resolution is None:
+        return None
+    res = tuple(check_int(v, "delta_resolution", low=1) for v in delta_resolution)
+    if len(res) != 2:
+        raise ValueError(f"delta_resolution must be (height, width), got {delta_resolution!r}")
+    return res

@@ -19,15 +19,10 @@ import numpy as np
 import torch
 from common import machine_info
 from configs import CONFIGS
-from report import curve
+from rules import curve, reading
 from run import HERE, _write, load_data, train
 
 from art_accel.evaluation import evaluate_robustness
-
-#: Training images' PGD-20 accuracy under which, with FGSM accuracy at least FGSM_RATIO times it, a run reads as
-#: catastrophic overfitting; a training PGD-20 accuracy at least RO_RATIO times the test one reads as robust
-#: overfitting (protocol amendment 2026-11-30 08:17 UTC).
-CO_PGD, FGSM_RATIO, RO_RATIO = 0.10, 3.0, 2.0
 
 
 def fgsm_accuracy(clf, x: np.ndarray, y: np.ndarray, eps: float, batch_size: int = 250) -> float:
@@ -44,15 +39,6 @@ def fgsm_accuracy(clf, x: np.ndarray, y: np.ndarray, eps: float, batch_size: int
 def measure(clf, x: np.ndarray, y: np.ndarray, eps: float, seed: int) -> Dict[str, float]:
     res = evaluate_robustness(clf, x, y, eps, attacks=("clean", "pgd20"), seed=seed)
     return {"n": int(len(y)), "clean": res["clean"], "fgsm": fgsm_accuracy(clf, x, y, eps), "pgd20": res["pgd20"]}
-
-
-def reading(train: Dict[str, float], test: Dict[str, float]) -> str:
-    """The protocol's reading of one run's accuracies."""
-    if train["pgd20"] < CO_PGD and train["fgsm"] >= FGSM_RATIO * train["pgd20"]:
-        return "catastrophic overfitting"
-    if train["pgd20"] >= RO_RATIO * test["pgd20"]:
-        return "robust overfitting"
-    return "neither"
 
 
 def main(argv=None):

@@ -71,6 +71,8 @@ METHODS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     # the authors warm up 5 of 30 epochs; our budgets are 5-6 epochs, so the warm-up is scaled to 1
     "atas": ("atas", {"warmup_epochs": 1}),
     "atta": ("atta", {}),
+    # the paper's defaults (k = 2, alpha = eps)
+    "nfgsm": ("nfgsm", {}),
     "art-madry-pgd-10": ("ART:madry", {"max_iter": 10}),
     "art-fbf": ("ART:fbf", {}),
     "art-trades": ("ART:trades", {"max_iter": 10}),

@@ -8,159 +8,50 @@ ones fixed beforehand in docs/benchmarks/protocol.md.
 from __future__ import annotations
 
 import argparse
-import glob
-import json
 import os
-import statistics
-from collections import defaultdict
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
-from configs import CONFIGS, method_spec
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-Runs = Dict[str, List[dict]]
-
-
-def load(results_dir: str) -> Dict[str, Runs]:
-    """{config: {method: [records over seeds]}} for the configurations still reported, at their epochs."""
-    out: Dict[str, Runs] = defaultdict(lambda: defaultdict(list))
-    for path in sorted(glob.glob(os.path.join(results_dir, "*.json"))):
-        with open(path, encoding="utf-8") as f:
-            rec = json.load(f)
-        cfg = CONFIGS.get(rec["config"])
-        if cfg is not None and rec["epochs"] == cfg.epochs and not cfg.superseded_by:
-            out[rec["config"]][rec["method"]].append(rec)
-    return out
-
-
-def _values(recs, key):
-    vals = []
-    for r in recs:
-        v = r["evaluation"].get(key) if key in r["evaluation"] else r.get(key)
-        if v is not None:
-            vals.append(float(v))
-    return vals
-
-
-def mean(recs, key) -> Optional[float]:
-    vals = _values(recs, key)
-    return statistics.fmean(vals) if vals else None
-
-
-def fmt(recs, key, scale=1.0, digits=1, spread=True) -> str:
-    """Mean ± sample standard deviation over the runs (the mean alone for one run)."""
-    vals = [v * scale for v in _values(recs, key)]
-    if not vals:
-        return "-"
-    m = statistics.fmean(vals)
-    if spread and len(vals) > 1:
-        return f"{m:.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
-    return f"{m:.{digits}f}"
-
-
-#: The protocol's "trained": validation PGD accuracy reached this at some epoch (left the 10-13% plateau) ...
-LEFT_PLATEAU = 0.15
-#: ... and the final clean accuracy is above this.
-CLEAN_MIN = 0.20
-
-
-def curve(rec: dict) -> List[float]:
-    """Validation PGD-10 accuracy per epoch ([] without a history)."""
-    hist = rec.get("history") or {}
-    return [x.get("val_robust_accuracy") or 0.0 for x in hist.get("records", [])]
-
-
-def did_train(rec: dict) -> bool:
-    vals = curve(rec)
-    left = max(vals) >= LEFT_PLATEAU if vals else True
-    return left and rec["evaluation"]["clean"] > CLEAN_MIN
-
-
-def trained(recs: List[dict]) -> List[dict]:
-    """The runs that trained; all of them when none did (so a row still shows what happened)."""
-    return [r for r in recs if did_train(r)] or recs
-
-
-def machine(rec: dict) -> str:
-    """The CPU and torch threads a run was timed on: only runs on the same one are compared by time."""
-    m = rec.get("machine", {})
-    return f"{m.get('cpu', 'unknown')} ({m.get('torch_threads', '?')} torch thread(s))"
-
-
-def seconds_by_seed(recs: List[dict]) -> Dict[tuple, float]:
-    """Training seconds keyed by (seed, machine): the runs another run's time may be divided by."""
-    return {(r["seed"], machine(r)): r["train_seconds"] for r in recs}
-
-
-def time_ratio(ra: List[dict], rb: List[dict]) -> Optional[float]:
-    """Mean of the per-seed training-time ratios over the seeds both have, timed on the same machine; the ratio
-    of means when no seed is shared but every run ran on one machine; None otherwise."""
-    if not ra or not rb:
-        return None
-    tb = seconds_by_seed(rb)
-    per_seed = [r["train_seconds"] / tb[r["seed"], machine(r)] for r in ra if (r["seed"], machine(r)) in tb]
-    if per_seed:
-        return statistics.fmean(per_seed)
-    if len({machine(r) for r in ra + rb}) == 1:
-        return mean(ra, "train_seconds") / mean(rb, "train_seconds")
-    return None
-
-
-def machines_note(methods: Runs) -> str:
-    """Which seeds ran on which machine, when a configuration's runs span more than one."""
-    seeds = defaultdict(set)
-    for recs in methods.values():
-        for r in recs:
-            seeds[machine(r)].add(r["seed"])
-    if len(seeds) < 2:
-        return ""
-    parts = [f"seed{'s' if len(v) > 1 else ''} {', '.join(map(str, sorted(v)))} on {k}"
-             for k, v in sorted(seeds.items(), key=lambda x: min(x[1]))]
-    return ("Runs were timed on more than one machine: " + "; ".join(parts)
-        + ". Seconds from different machines do not compare: the time ratios pair runs of the same seed on the "
-          "same machine, and the train s spread includes the machines' difference.")
-
-
-def robustness_target(methods: Runs) -> Optional[float]:
-    """PGD-10's final validation PGD accuracy, mean over its trained seeds (the time-to-robustness target)."""
-    finals = [curve(r)[-1] for r in trained(methods.get("pgd-10", [])) if curve(r)]
-    return statistics.fmean(finals) if finals else None
-
-
-def time_to(rec: dict, target: float) -> Optional[float]:
-    """Training wall time at the end of the first epoch whose validation PGD accuracy reaches ``target``."""
-    for x in (rec.get("history") or {}).get("records", []):
-        if (x.get("val_robust_accuracy") or 0.0) >= target - 1e-12:
-            return x["elapsed_seconds"]
-    return None
-
-
-def time_to_cell(recs: List[dict], target: Optional[float], pgd10: List[dict]) -> str:
-    """Median seconds to ``target`` over the seeds that reached it (how many did), and the median of those times
-    over PGD-10's whole training time on the same seed and machine."""
-    if target is None or not any(r.get("history") for r in recs):
-        return "-"
-    times = [(r, time_to(r, target)) for r in recs]
-    reached = [(r, t) for r, t in times if t is not None]
-    if not reached:
-        return f"never (0/{len(times)})"
-    ref = seconds_by_seed(pgd10)
-    rel = [t / ref[r["seed"], machine(r)] for r, t in reached if (r["seed"], machine(r)) in ref]
-    return (f"{statistics.median([t for _, t in reached]):.0f} s ({len(reached)}/{len(times)})"
-            + (f", {statistics.median(rel):.2f}x" if rel else ""))
-
-
-def aa_cell(recs: List[dict]) -> str:
-    """AutoAttack mean ± std, with the number of seeds evaluated when some are still pending."""
-    n = len(_values(recs, "autoattack"))
-    if n == 0:
-        return "pending" if any(r["n_autoattack"] for r in recs) else "not run"
-    return fmt(recs, "autoattack", 100) + (f" ({n}/{len(recs)} seeds)" if n < len(recs) else "")
-
-
-def ordered(cfg_name: str, methods: Runs) -> List[str]:
-    cfg = CONFIGS[cfg_name]
-    return [m for m in cfg.methods if m in methods] + sorted(set(methods) - set(cfg.methods))
+from configs import CONFIGS
+from rules import (
+    CLAIMS,
+    CLAIMS_CONFIG,
+    CLAIMS_CONFIGS,
+    CO_CONFIGS,
+    CO_NEEDED,
+    CO_PGD,
+    CO_SEEDS,
+    COLLAPSE_FLOOR,
+    FGSM_RATIO,
+    RO_RATIO,
+    ROUNDING,
+    co_verdict,
+    collapsed,
+    curve,
+    did_train,
+    fgsm_step,
+    trained,
+    within,
+)
+from runs import (
+    HERE,
+    Runs,
+    _diff,
+    _pts,
+    _seeds,
+    _values,
+    aa_cell,
+    co_probes,
+    co_signatures,
+    fmt,
+    load,
+    machine,
+    machines_note,
+    ordered,
+    robustness_target,
+    time_ratio,
+    time_to_cell,
+)
+from which_method import which_method
 
 
 def table(cfg_name: str, methods: Runs) -> List[str]:
@@ -324,46 +215,6 @@ def method_figures(cfg_name: str, methods: Runs, out_dir: str) -> List[str]:
     return files
 
 
-#: The claims and their rules, exactly as fixed in docs/benchmarks/protocol.md before the runs:
-#: (method, reference, what the paper says, max time ratio, max AA drop in points).
-CLAIMS = (
-    ("mplus-deat", "pgd-7", "M+DEAT vs PGD-7: about 35% faster, comparable robustness", 0.75, 2.0),
-    ("mplus-pgd", "pgd-10", "M+PGD vs PGD-10: M+ speeds up PGD-AT at comparable robustness", 0.75, 2.0),
-    ("amata", "pgd-10", "Amata vs PGD-10: similar robustness at 0.55-0.62x the time", 0.70, 2.0),
-    ("gaat", "pgd-10", "GAAT vs PGD-10: 30-60% less time, 1-2 points lower PGD", 0.70, 3.0),
-    ("atas", "pgd-10", "ATAS vs PGD-10: AA within about a point at about a quarter of the time", 0.35, 1.5),
-    ("atas", "art-madry-pgd-10", "the package's promise, ATAS vs ART's Madry PGD-10: same robustness in a "
-     "fraction of the time", 0.25, 2.0),
-)
-#: The configuration the headline verdicts are judged on.
-CLAIMS_CONFIG = "mnist-recipe"
-#: Configurations whose claims are judged by the same rules, reported as separate sets of verdicts (the protocol's
-#: 2026-11-30 04:35 amendment adds the CIFAR recipe as the second).
-CLAIMS_CONFIGS = (CLAIMS_CONFIG, "cifar10-recipe")
-
-
-#: Accuracies are stored as float32 (counts over 500 images), so a mean difference of exactly 2 points can compute as
-#: -2.00000008 points; comparisons of differences allow this much (far below one image in 1,500: 6.7e-4).
-ROUNDING = 1e-6
-
-
-def within(diff: Optional[float], points: float) -> bool:
-    """``diff`` (a fraction) is at most ``points`` percentage points below zero, up to float32 rounding."""
-    return diff is not None and diff >= -points / 100 - ROUNDING
-
-
-def _pts(x: Optional[float]) -> str:
-    return "n/a" if x is None else f"{100 * x:+.1f} points"
-
-
-def _diff(ra, rb, key) -> Optional[float]:
-    """Difference of means over the seeds where both have ``key`` (so a pending AutoAttack does not mix seeds)."""
-    has = [{r["seed"] for r in recs if _values([r], key)} for recs in (ra, rb)]
-    shared = has[0] & has[1]
-    va, vb = (mean([r for r in recs if r["seed"] in shared], key) for recs in (ra, rb))
-    return None if va is None or vb is None else va - vb
-
-
 def _k_note(method: str, recs: List[dict]) -> str:
     """For M+ methods: k per epoch and the magnitude against the threshold, first seed (why k did or did not grow)."""
     if not method.startswith("mplus") or not recs[0].get("history"):
@@ -378,10 +229,6 @@ def _k_note(method: str, recs: List[dict]) -> str:
 def _n_shared(ra, rb, key) -> int:
     """How many seeds both have ``key`` for."""
     return len({r["seed"] for r in ra if _values([r], key)} & {r["seed"] for r in rb if _values([r], key)})
-
-
-def _seeds(n: int) -> str:
-    return f"{n} seed" + ("s" if n != 1 else "")
 
 
 def _provisional(n_aa: int) -> str:
@@ -429,51 +276,6 @@ def claims(data: Dict[str, Runs], cfg_name: str = CLAIMS_CONFIG) -> List[str]:
     return lines
 
 
-#: The collapse rule's floor: validation PGD accuracy below it (and below half the earlier best) is a collapse.
-COLLAPSE_FLOOR = 0.05
-
-
-def fgsm_step(kwargs: Dict, eps: float) -> float:
-    """The FGSM-RS step a run used: its ``eps_step`` or the trainer's default, 1.25 eps."""
-    return kwargs.get("eps_step", 1.25 * eps)
-
-
-def collapsed(vals: List[float]) -> bool:
-    """Catastrophic overfitting: at some epoch the validation PGD accuracy is below 5% and below half the
-    best value of the epochs before it."""
-    return any(v < COLLAPSE_FLOOR and v < 0.5 * max(vals[:i]) for i, v in enumerate(vals) if i > 0)
-
-
-#: Configurations that test ATAS against catastrophic overfitting, and the FGSM-RS row that should collapse there.
-CO_CONFIGS = {"cifar10-co": "fgsm-rs-14", "cifar10-co-16": "fgsm-rs"}
-
-
-#: Seeds the overfitting rule counts (protocol: FGSM-RS must collapse on at least 2 of 3).
-CO_SEEDS, CO_NEEDED = 3, 2
-
-
-def co_verdict(cfg_name: str, co: Runs) -> Tuple[str, Dict[str, Tuple[int, int]]]:
-    """The protocol's verdict on ATAS vs FGSM-RS in ``cfg_name`` and the (collapsed, seeds) count per method.
-
-    Final once the FGSM-RS seeds left cannot reach the qualifying count, or once ATAS collapsed in a qualifying
-    setting; "no verdict yet" while seeds are missing."""
-    fgsm = CO_CONFIGS[cfg_name]
-    counts = {m: (sum(collapsed(curve(r)) for r in co.get(m, [])), len(co.get(m, []))) for m in (fgsm, "atas")}
-    (f_co, f_n), (a_co, a_n) = counts[fgsm], counts["atas"]
-    if f_co + max(0, CO_SEEDS - f_n) < CO_NEEDED:
-        verdict = (f"**not testable here**: {fgsm} collapsed on {f_co}/{f_n} seeds (the setting needs at least "
-                   f"{CO_NEEDED} of {CO_SEEDS})" + ("; ATAS' runs there are a description, they test nothing" if a_n
-                                                     else ", so ATAS was not run there"))
-    elif f_co >= CO_NEEDED and a_co:
-        verdict = f"**not reproduced**: {fgsm} collapsed on {f_co}/{f_n} seeds and ATAS too ({a_co}/{a_n})"
-    elif f_co >= CO_NEEDED and a_n >= CO_SEEDS:
-        verdict = f"**reproduced**: {fgsm} collapsed on {f_co}/{f_n} seeds, ATAS on 0/{a_n}"
-    else:
-        atas = f"ATAS on {a_co}/{a_n}" if a_n else "ATAS not run yet"
-        verdict = f"no verdict yet: {fgsm} collapsed on {f_co}/{f_n} seeds, {atas} (the rule needs {CO_SEEDS} seeds)"
-    return verdict, counts
-
-
 def overfitting_check(cfg_name: str, co: Runs) -> List[str]:
     """ATAS' claim: no catastrophic overfitting where FGSM-RS collapses; the verdict counts seeds."""
     if CO_CONFIGS[cfg_name] not in co:
@@ -493,56 +295,10 @@ def overfitting_check(cfg_name: str, co: Runs) -> List[str]:
     return lines
 
 
-def _overfitting_advice(data: Dict[str, Runs], probes: List[dict], signatures: List[dict] = ()) -> List[str]:
-    """The which-method line on catastrophic overfitting: each overfitting setting's verdict, and the probes."""
-    found = []
-    for name, fgsm in CO_CONFIGS.items():
-        if fgsm in data.get(name, {}):
-            cfg = CONFIGS[name]
-            step = fgsm_step(method_spec(cfg, fgsm)[1], cfg.eps)
-            verdict = co_verdict(name, data[name])[0].replace("**", "")
-            if "atas" in data[name]:
-                verdict += (f" (final PGD-20: {fgsm} {fmt(data[name][fgsm], 'pgd20', 100)}%, ATAS "
-                            f"{fmt(data[name]['atas'], 'pgd20', 100)}%)")
-            found.append(f"``{name}`` (width {cfg.width}, FGSM-RS with a {255 * step:.0f}/255 step at "
-                         f"{255 * cfg.eps:.0f}/255): {verdict}")
-    n_co = sum(collapsed(curve(r)) for r in probes)
-    probed = (f"FGSM-RS collapsed in {n_co} of the {len(probes)} CIFAR-subset settings probed (see the results "
-              "page)") if probes else ""
-    reruns = [f"{r['config']} {r['method']} seed {r['seed']}: {r['reading']}, PGD-20 {100 * r['train']['pgd20']:.1f}% "
-              f"on training images vs {100 * r['test']['pgd20']:.1f}% on test images" for r in signatures]
-    if found:
-        text = ("in the CIFAR-subset settings built to provoke it: " + "; ".join(found) + "."
-                + (f" {probed}." if probed else "")
-                + (" Where robustness fell, the reruns read it as " + "; ".join(reruns) + "." if reruns else ""))
-    elif probes:
-        text = (f"no evidence here yet. {probed}, so these benchmarks cannot say whether ATAS avoids a collapse that "
-                "FGSM-RS suffers.")
-    else:
-        return []
-    return ["- **Single-step training where catastrophic overfitting is a risk**: " + text, ""]
-
-
-def _read_all(pattern: str) -> List[dict]:
-    """Every JSON file matching ``pattern``, in name order."""
-    recs = []
-    for path in sorted(glob.glob(pattern)):
-        with open(path, encoding="utf-8") as f:
-            recs.append(json.load(f))
-    return recs
-
-
-def co_signatures(results_dir: str) -> List[dict]:
-    """``benchmarks/co_signature.py``'s reruns (catastrophic or robust overfitting)."""
-    return _read_all(os.path.join(results_dir, "co_signature", "*.json"))
-
-
 def overfitting_signatures(recs: List[dict]) -> List[str]:
     """The ``co_signatures`` as a table, with the protocol's reading."""
     if not recs:
         return []
-    from co_signature import CO_PGD, FGSM_RATIO, RO_RATIO
-
     lines = ["### Catastrophic or robust overfitting?", "",
              "To tell the two apart where validation robustness fell, `benchmarks/co_signature.py` retrained each run "
              "below (same configuration and seed) and measured the final model on the first 1,000 training and the "
@@ -560,11 +316,6 @@ def overfitting_signatures(recs: List[dict]) -> List[str]:
         lines.append(f"| {r['config']} {r['method']} seed {r['seed']} | {cells[0]} | {cells[1]} "
                      f"| {'length differs' if diff is None else f'{diff:.3g}'} | {r['reading']} |")
     return lines + [""]
-
-
-def co_probes(results_dir: str) -> List[dict]:
-    """The probe runs that searched the CIFAR subset for a setting where FGSM-RS collapses."""
-    return _read_all(os.path.join(results_dir, "probe", "cifar10-co-probe*.json"))
 
 
 def overfitting_search(recs: List[dict]) -> List[str]:
@@ -618,118 +369,6 @@ def versus_art(data: Dict[str, Runs]) -> List[str]:
             "learning-rate schedule and eps warm-up; ART's trainer configured as in the protocol.", "",
             "| configuration | ours | ART | seeds | time ours / ART | AA % ours / ART | PGD-20 % ours / ART |",
             "|---|---|---|---|---|---|---|"] + rows + [""]
-
-
-def _ranking(cfg_name: str, d: Runs) -> tuple:
-    """(rows, gap, pending) of a configuration: rows ``(method, AA mean, time x PGD-10, seeds with AA)``, each
-    method's AA difference to PGD-10 on the seeds both have, the methods whose AutoAttack is still pending."""
-    pgd10 = trained(d.get("pgd-10", []))
-    rows, gap = [], {}
-    for m in ordered(cfg_name, d):
-        recs = trained(d[m])
-        aa, r = mean(recs, "autoattack"), time_ratio(recs, pgd10)
-        if aa is not None and r is not None:
-            rows.append((m, aa, r, len(_values(recs, "autoattack"))))
-            gap[m] = _diff(recs, pgd10, "autoattack")
-    pending = [m for m in ordered(cfg_name, d) if mean(trained(d[m]), "autoattack") is None]
-    return rows, gap, pending
-
-
-#: The protocol's parity: AutoAttack differences up to this many points count as the same robustness.
-PARITY = 2.0
-
-
-def _pending(methods: List[str]) -> List[str]:
-    """The which-method line for methods whose AutoAttack is still pending (none without such methods)."""
-    return ["- Not ranked yet (AutoAttack pending): " + ", ".join(f"``{m}``" for m in methods) + ".", ""] if methods \
-        else []
-
-
-def _advice(rows: list, gap: dict) -> List[str]:
-    """The three choices (PGD-10's robustness for less time; a third of its time or less; the most robust)."""
-    lines = []
-    parity = sorted((x for x in rows if within(gap[x[0]], PARITY)), key=lambda x: x[2])
-    if parity:
-        m, aa, r, _ = parity[0]
-        lines += [f"- **You want PGD-10's robustness for less time**: ``{m}`` is the cheapest method within 2 points "
-                  f"of PGD-10's AutoAttack accuracy ({_pts(gap[m])} on the seeds both have, at {r:.2f}x the time).",
-                  ""]
-    cheap = [x for x in rows if x[2] <= 0.35]
-    if cheap:
-        m, aa, r, _ = max(cheap, key=lambda x: x[1])
-        others = sorted((x for x in cheap if x[0] != m), key=lambda x: -x[1])
-        lines += [f"- **You can afford a third of PGD-10's time or less**: ``{m}`` is the most robust of the "
-                  f"methods at 0.35x or less ({100 * aa:.1f}% AA at {r:.2f}x; {_pts(gap[m])} against PGD-10)" + (
-                      "; then " + ", ".join(f"``{o}`` ({100 * a:.1f}%)" for o, a, _, _ in others) if others else "")
-                  + ".", ""]
-    best = max(rows, key=lambda x: x[1])
-    close = sorted((x for x in rows if x is not best and within(x[1] - best[1], PARITY)), key=lambda x: x[2])
-    lines += [f"- **You want the most robust model, whatever the cost**: ``{best[0]}`` has the highest mean "
-              f"({100 * best[1]:.1f}% AA at {best[2]:.2f}x PGD-10's time)" + (
-                  "; within the protocol's 2-point parity of it: " + ", ".join(
-                      f"``{m}`` ({100 * aa:.1f}%, {r:.2f}x)" for m, aa, r, _ in close) if close else "") + ".", ""]
-    worse = [x for x in rows if gap[x[0]] is not None and not within(gap[x[0]], PARITY)]
-    if worse:
-        lines += ["- **Less robust than PGD-10 by more than 2 points here**: " + ", ".join(
-            f"``{m}`` ({_pts(gap[m])}, {r:.2f}x the time)" for m, aa, r, _ in sorted(worse, key=lambda x: -x[1]))
-            + ".", ""]
-    return lines
-
-
-def _spread_note(d: Runs) -> str:
-    """The range of the per-method seed-to-seed standard deviations of AutoAttack accuracy, to read differences by."""
-    sds = [statistics.stdev(v) for v in (_values(trained(recs), "autoattack") for recs in d.values()) if len(v) > 1]
-    if not sds:
-        return ""
-    return (f" The seed-to-seed standard deviation of AutoAttack accuracy is {100 * min(sds):.1f} to "
-            f"{100 * max(sds):.1f} points per method here: read the differences below against it.")
-
-
-#: What the "Which method" page says each configuration is
-SCALES = {"mnist-recipe": "full MNIST at eps 0.3, a small CNN, 6 epochs, CPU",
-          "cifar10-recipe": "a 4,000-image CIFAR-10 subset at eps 8/255, PreAct-ResNet-18 width 8, 10 epochs, CPU"}
-
-
-def which_method(data: Dict[str, Runs], probes: List[dict] = (), signatures: List[dict] = ()) -> List[str]:
-    """The "Which method should I use?" page (reST), from the numbers only (``probes``: ``co_probes``)."""
-    lines = ["Which method should I use?", "==========================", "",
-             ".. Generated by benchmarks/report.py from benchmarks/results/*.json; do not edit by hand.", ""]
-    if not trained(data.get(CLAIMS_CONFIG, {}).get("pgd-10", [])):
-        return lines + ["No results yet: run the benchmarks (``benchmarks/run.py``) first.", ""]
-    rows, gap, pending = _ranking(CLAIMS_CONFIG, data[CLAIMS_CONFIG])
-    fewest = min((x[3] for x in rows), default=0)
-    if fewest < 3:
-        lines += [f".. note:: Provisional: some methods have AutoAttack on only {fewest} seed(s) so far (the protocol "
-                  "asks for 3); the ranking can change as the remaining runs land.", ""]
-    pareto = [x for x in rows if not any(y[1] >= x[1] and y[2] <= x[2] and (y[1], y[2]) != (x[1], x[2])
-                                         for y in rows)]
-    lines += [f"From the ``{CLAIMS_CONFIG}`` benchmark ({SCALES[CLAIMS_CONFIG]}; see "
-              "``docs/benchmarks/results.md`` and its protocol). Robustness is AutoAttack accuracy on 500 test "
-              "images (mean over seeds); time is training wall time relative to our PGD-10. Other data, models and "
-              "budgets may rank the methods differently: treat this as evidence at one scale, not a law.", ""]
-    lines += _advice(rows, gap)
-    lines += _overfitting_advice(data, probes, signatures)
-    lines += _pending(pending)
-    lines += ["Methods that no other method beats on both robustness and time (the Pareto front):", "",
-              ".. list-table::", "   :header-rows: 1", "", "   * - method", "     - AutoAttack % (mean)",
-              "     - time x PGD-10", "     - seeds with AutoAttack"]
-    for m, aa, r, n in sorted(pareto, key=lambda x: x[2]):
-        lines += [f"   * - ``{m}``", f"     - {100 * aa:.1f}", f"     - {r:.2f}", f"     - {n}"]
-    lines.append("")
-    for cfg_name in [c for c in CLAIMS_CONFIGS[1:] if trained(data.get(c, {}).get("pgd-10", []))]:
-        c_rows, c_gap, c_pending = _ranking(cfg_name, data[cfg_name])
-        title = f"The same questions on ``{cfg_name}``"
-        n_aa = sorted({x[3] for x in c_rows})
-        seeds = "" if not c_rows else (f", {_seeds(n_aa[0])} per method" if len(n_aa) == 1 else
-                                        f", {n_aa[0]} to {n_aa[-1]} seeds per method")
-        lines += [title, "-" * len(title), "",
-                  f"On {SCALES[cfg_name]}; AutoAttack on 500 test images per model{seeds}."
-                  + (" Provisional: the protocol asks for 3 seeds." if c_rows and n_aa[0] < 3 else "")
-                  + _spread_note(data[cfg_name]) + " Where this and the MNIST answer differ, neither scale settles it.",
-                  ""]
-        lines += _advice(c_rows, c_gap) if c_rows else []
-        lines += _pending(c_pending)
-    return lines + [""]
 
 
 def write_report(results_dir: str, out_dir: str, guide: Optional[str] = None) -> str:

@@ -69,6 +69,7 @@ CASES: List[Tuple[str, str, Dict[str, Any]]] = [
     ("atas-augmented", "atas", {"warmup_epochs": 1, "augmentation": "crop-flip"}),
     ("atas-low-res", "atas", {"warmup_epochs": 1, "delta_resolution": (4, 4)}),
     ("atta", "atta", {"reset_every": 2}),
+    ("nfgsm", "nfgsm", {}),
 ]
 
 

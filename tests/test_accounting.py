@@ -6,6 +6,7 @@ from art_accel import (
     AdversarialTrainerFGSM,
     AdversarialTrainerFree,
     AdversarialTrainerMART,
+    AdversarialTrainerNFGSM,
     AdversarialTrainerPGD,
     AdversarialTrainerTRADES,
 )
@@ -26,6 +27,7 @@ CASES = [
     (AdversarialTrainerPGD, {"max_iter": 7}, 8, 8),
     (AdversarialTrainerPGD, {"max_iter": 0}, 1, 1),
     (AdversarialTrainerFGSM, {}, 2, 2),
+    (AdversarialTrainerNFGSM, {}, 2, 2),
     (AdversarialTrainerFree, {"nb_replays": 3}, 3, 3),
     (AdversarialTrainerTRADES, {"max_iter": 5}, 5 + 3, 5 + 2),
     (AdversarialTrainerMART, {"max_iter": 4}, 4 + 2, 4 + 2),

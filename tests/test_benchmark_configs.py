@@ -7,17 +7,10 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 
 from configs import CONFIGS, METHODS, method_spec  # noqa: E402
-from report import (  # noqa: E402
-    CLAIMS_CONFIGS,
-    claims,
-    co_verdict,
-    collapsed,
-    overfitting_check,
-    time_ratio,
-    time_to_cell,
-    which_method,
-    within,
-)
+from report import claims, overfitting_check  # noqa: E402
+from rules import CLAIMS_CONFIGS, co_verdict, collapsed, within  # noqa: E402
+from runs import time_ratio, time_to_cell  # noqa: E402
+from which_method import which_method  # noqa: E402
 
 from art_accel.registry import METHODS as REGISTRY  # noqa: E402
 
@@ -181,6 +174,6 @@ def test_which_method_gives_each_overfitting_setting_its_own_verdict():
     ({"pgd20": 0.12, "fgsm": 0.50}, {"pgd20": 0.10}, "neither"),
 ])
 def test_co_signature_reading_follows_the_protocol_thresholds(train, test, expected):
-    from co_signature import reading
+    from rules import reading
 
     assert reading(train, test) == expected

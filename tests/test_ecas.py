@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from art_accel import AdversarialTrainerECAS
+from art_accel.contract import Batch
+from art_accel.entropy import calibrate_entropy_thresholds, entropy
 from art_accel.parts import PGDAT, TRADES, EntropyEps
-from art_accel.trainers.base import Batch
-from art_accel.trainers.ecas import calibrate_entropy_thresholds, entropy
 
 from conftest import make_classifier
 
@@ -45,7 +45,7 @@ def test_the_right_samples_get_the_right_eps(data):
     x = torch.from_numpy(data[0][:6])
     y = torch.from_numpy(data[1][:6])
     torch.manual_seed(0)
-    budget = t.part(EntropyEps).budget(Batch(x, y), _probs(which))
+    budget = t.part(EntropyEps).budget(Batch(x, y, clean_probs=_probs(which)))
     eps = budget["eps"]
     assert eps[0] == eps[5] == pytest.approx(0.02)  # high entropy -> smallest
     assert eps[1] == eps[3] == pytest.approx(0.04)  # in between -> the epoch's cyclic eps
@@ -62,7 +62,8 @@ def test_per_sample_draw_and_step():
     t._on_epoch_start(0)
     torch.manual_seed(0)
     probs = _probs(["low"] * 200)
-    budget = t.part(EntropyEps).budget(Batch(torch.zeros(200, 1, 8, 8), torch.zeros(200, dtype=torch.long)), probs)
+    budget = t.part(EntropyEps).budget(Batch(torch.zeros(200, 1, 8, 8), torch.zeros(200, dtype=torch.long),
+                                              clean_probs=probs))
     drawn = {round(float(v), 4) for v in budget["eps"]}
     assert drawn == {0.06, 0.08, 0.1}
     assert torch.allclose(budget["eps_step"], 2 * budget["eps"] / 4)

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 
 from art_accel.attacks import OnDevicePGD, uniform_delta
-from art_accel.parts import Part
+from art_accel.contract import Part
+from art_accel.network import eval_mode
 from art_accel.schedules import LinearAnneal
-from art_accel.trainers.base import AdversarialTrainerBase, with_common_parameters
-from art_accel.trainers.bases import FreeReplay, batch_buffer, make_base
+from art_accel.trainers.base import AdversarialTrainerBase
+from art_accel.trainers.objectives import FreeReplay, batch_buffer, make_base
+from art_accel.trainers.signature import with_common_parameters
 from art_accel.validation import check_choice, check_int, check_number
 
 #: Per base: default (K_min, K_max) and tau as a multiple of eps. TRADES and MART take PGD's (their step
@@ -27,8 +30,9 @@ DEFAULTS = {"pgd": (2, 10, 2.5), "trades": (2, 10, 2.5), "mart": (2, 10, 2.5), "
 class AmataAnneal(Part):
     """
     Amata's schedule part: at epoch ``t`` (0-based) of ``T``, ``K_t = round(K_min + (K_max - K_min) t / (T - 1))``
-    attack steps (replays for Free) of size ``alpha_t = tau / K_t``. ``T`` is the trainer's ``nb_epochs`` (or,
-    when not given, the first ``fit``'s); past ``T`` the steps stay at ``K_max`` (with a warning).
+    attack steps (replays for a fused base, Free) of size ``alpha_t = tau / K_t``. ``T`` is the trainer's
+    ``nb_epochs`` (or, when not given, the first ``fit``'s); past ``T`` the steps stay at ``K_max`` (with a
+    warning).
     Compose it with another trainer by ``schedule=AmataAnneal(...)``; a per-sample budget that sets its own
     step (ECAS) keeps its step rule, with ``K_t`` steps.
 
@@ -55,8 +59,7 @@ class AmataAnneal(Part):
     def bind(self, trainer) -> None:
         super().bind(trainer)
         if self.tau is None:
-            free = isinstance(trainer.objective, FreeReplay)
-            self.tau = (4.0 if free else 2.5) * trainer.eps
+            self.tau = (2.5 if trainer.objective.separable else 4.0) * trainer.eps
 
     def config(self) -> Dict[str, Any]:
         return {"k_min": self.k_min, "k_max": self.k_max, "tau": self.tau, "rounding": self.rounding}
@@ -73,18 +76,13 @@ class AmataAnneal(Part):
     def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
         t, k = self.trainer, self.k_schedule.value(epoch)
         if epoch >= self.k_schedule.nb_epochs and not self._warned:
-            import warnings
-
             warnings.warn(f"Amata plans its anneal over {self.k_schedule.nb_epochs} epochs (the trainer's nb_epochs, "
                           f"or the first fit's); epoch {epoch} is past it: K stays at K_max = {self.k_max}",
                           stacklevel=2)
             self._warned = True
-        if isinstance(t.objective, FreeReplay):  # Amata+Free: the replay count is K_t
-            t.objective.nb_replays = k
-            t.eps_step = self.tau / k
-        else:
-            t._apply_k(k)
-            t._apply_step(self.tau / k)
+        # K_t gradient steps per batch: attack steps, or replays (k + 1) on a fused base (Amata+Free)
+        t.strength.max_iter = k if t.objective.separable else k - 1
+        t.strength.eps_step = float(self.tau / k)
 
 
 class WeakFixedStart(Part):
@@ -97,6 +95,7 @@ class WeakFixedStart(Part):
     """
 
     key = "weak_start"
+    sets_start = True
 
     def __init__(self, weak_fraction: float = 0.5):
         self.weak_fraction = check_number(weak_fraction, "weak_fraction", low=0.0, high=1.0)
@@ -119,7 +118,7 @@ class WeakFixedStart(Part):
         self._weak = epoch < math.floor(self.weak_fraction * self.trainer.planned_epochs + 0.5)
         record["weak"] = self._weak
 
-    def budget(self, batch, clean_probs) -> Dict[str, Any]:
+    def budget(self, batch) -> Dict[str, Any]:
         if not self._weak:
             return {}
         x = batch.x
@@ -193,11 +192,12 @@ class AdversarialTrainerAmata(AdversarialTrainerBase):
         anneal = AmataAnneal(d_min if k_min is None else k_min, d_max if k_max is None else k_max,
                              d_tau * eps if tau is None else tau, rounding)
         if base == "free":
-            part = FreeReplay(anneal.k_min, carry_delta=True)
+            part = FreeReplay(carry_delta=True)
         else:
             part = make_base(base, beta)
         init = 0 if num_random_init is None else num_random_init  # Algorithm 1 starts PGD at the clean input
-        super().__init__(classifier, eps, anneal.tau / anneal.k_min, 0 if base == "free" else anneal.k_min, init,
+        k0 = anneal.k_min - 1 if base == "free" else anneal.k_min  # Free: K replays are k + 1
+        super().__init__(classifier, eps, anneal.tau / anneal.k_min, k0, init,
                          attack_mode=mode, base=part, parts=[anneal], **kwargs)
 
     def schedule(self, nb_epochs: int):
@@ -236,11 +236,7 @@ def amata_criterion(classifier, x: torch.Tensor, y: torch.Tensor, eps: float, k:
         grads = torch.autograd.grad(loss, params)
         return float(sum(g.pow(2).sum() for g in grads)) - gamma * steps
 
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         values = {(int(kk), float(a)): objective(int(kk), float(a)) for kk, a in itertools.chain(grid, [(k, eps_step)])}
-    finally:
-        model.train(was_training)
     best = max(values, key=values.get)
     return {"C": values[best] - values[(int(k), float(eps_step))], "best": best, "values": values}

@@ -12,11 +12,11 @@ import torch.nn.functional as F
 
 from art_accel.accounting import RunningStats
 from art_accel.attacks import uniform_delta
-from art_accel.parts import Part
+from art_accel.contract import Part
 from art_accel.state import PerSampleState
-from art_accel.trainers.base import AdversarialTrainerBase, with_common_parameters
-from art_accel.trainers.bases import PGDAT
-from art_accel.validation import check_choice, check_int, check_number
+from art_accel.trainers.base import AdversarialTrainerBase
+from art_accel.trainers.signature import with_common_parameters
+from art_accel.validation import check_choice, check_int, check_number, check_resolution
 
 #: Authors' c = 0.01 for batch-mean gradients of batch 128, converted to per-sample (sum) gradients.
 PAPER_BATCH_SIZE = 128
@@ -53,6 +53,7 @@ class AdaptiveStep(Part):
         self._warmup_scaled = warmup_epochs is None
         self.warmup_epochs, self.reset_every, self.init = warmup_epochs or 0, reset_every, init
         self.delta_resolution, self.adaptive = delta_resolution, bool(adaptive)
+        self.sets_start = init == "previous"
         self.state: Optional[PerSampleState] = None
         self._warm = False
 
@@ -62,7 +63,7 @@ class AdaptiveStep(Part):
         self._norms = RunningStats(trainer.device)
 
     def check(self, trainer) -> None:
-        if type(trainer.objective) is not PGDAT or trainer.max_iter != 1:
+        if not trainer.objective.plain_attack or trainer.max_iter != 1:
             raise ValueError("budget: ATAS' adaptive step is the step of a single cross-entropy attack step; it "
                              f"cannot drive base {trainer.objective.name!r} with max_iter={trainer.max_iter}")
         if any(p.sets_k for p in trainer.parts):
@@ -80,7 +81,7 @@ class AdaptiveStep(Part):
 
     def _delta_shape(self) -> Tuple[int, ...]:
         t = self.trainer
-        c, h, w = t._classifier.input_shape
+        c, h, w = t.classifier.input_shape
         if self.delta_resolution is not None:
             return (c,) + self.delta_resolution
         pad = t.augmentation.padding if t.augmentation is not None else 0
@@ -157,7 +158,7 @@ class AdaptiveStep(Part):
         gamma = self.max_step * self.c
         return (gamma / (self.c + v.sqrt())).clamp(self.min_step, self.step_cap)
 
-    def budget(self, batch, clean_probs) -> Dict[str, Any]:
+    def budget(self, batch) -> Dict[str, Any]:
         if batch.index is None and (self.adaptive or self.init == "previous"):
             raise ValueError(f"{type(self.trainer).__name__} needs dataset positions: the loader must yield "
                              "(x, y, index)")
@@ -171,46 +172,28 @@ class AdaptiveStep(Part):
             self._store_delta(batch, result.x_adv - batch.x)
 
     def on_epoch_end(self, epoch: int, record: Dict[str, Any]) -> Dict[str, Any]:
-        out = {**self._steps.read("step"), **self._norms.read("grad_norm"),
-               "state_megabytes": self.state.nbytes() / 2**20}
-        out.update(self._decile_summary())
-        return out
+        return {**self._steps.read("step"), **self._norms.read("grad_norm"),
+                "state_megabytes": self.state.nbytes() / 2**20, **self._decile_summary()}
 
     def _decile_summary(self) -> Dict[str, Any]:
         """Mean gradient norm sqrt(v) and step of the lowest, middle and highest tenth of samples by sqrt(v)
         (the paper's Figure 10 subsets D1, D5, D10); None before v is first updated."""
         if not self.adaptive or self._warm:
             return {}
-        norms = self.state["v"].sqrt().sort().values
-        tenths = torch.tensor_split(norms, 10)
+        tenths = torch.tensor_split(self.state["v"].sqrt().sort().values, 10)
         out = {}
         for d in (1, 5, 10):
-            part = tenths[d - 1]
-            out[f"grad_norm_d{d}"] = float(part.mean())
-            out[f"step_d{d}"] = float(self.alpha(part.pow(2)).mean())
+            out[f"grad_norm_d{d}"] = float(tenths[d - 1].mean())
+            out[f"step_d{d}"] = float(self.alpha(tenths[d - 1].pow(2)).mean())
         return out
-
-
-def resolution(delta_resolution) -> Optional[Tuple[int, int]]:
-    """``delta_resolution`` checked: None or (height, width)."""
-    if delta_resolution is None:
-        return None
-    res = tuple(check_int(v, "delta_resolution", low=1) for v in delta_resolution)
-    if len(res) != 2:
-        raise ValueError(f"delta_resolution must be (height, width), got {delta_resolution!r}")
-    return res
 
 
 class AdversarialTrainerATAS(AdversarialTrainerBase):
     """
-    ATAS (Algorithm 1): per sample i, one forward/backward at ``x_init = clip(x + delta_i)`` gives ``g_i``;
-    ``v_i = beta v_i + (1 - beta) ||g_i||^2``; step ``alpha_i = gamma / (c + sqrt(v_i))`` clamped to
-    ``[min_step, step_cap]`` with ``gamma = max_step * c``; ``x_adv = project(x_init + alpha_i sign(g_i))``;
-    ``delta_i = x_adv - x`` is stored for the next epoch; one update on ``x_adv`` (:class:`AdaptiveStep`).
-    2 backward passes per batch, like FGSM-RS: the step size costs no extra pass.
-
-    Gradients are per-sample (sum-reduced loss): ``c`` is the paper's batch-mean ``c`` times the paper's batch
-    size 128 (0.01 -> 1.28 for CIFAR, 0.1 -> 12.8 for ImageNet); ``max_step = gamma / c`` is unchanged.
+    ATAS (Algorithm 1): FGSM from each sample's carried perturbation with its adaptive step
+    (:class:`AdaptiveStep`), one update on the result; 2 backward passes per batch, like FGSM-RS. Gradients
+    are per-sample (sum-reduced loss), so ``c`` is the paper's batch-mean ``c`` times its batch size 128: the
+    derivation and every default's source are in ``docs/methods/atas.rst``.
 
     | Paper link: https://ieeexplore.ieee.org/document/10298035
 
@@ -218,19 +201,16 @@ class AdversarialTrainerATAS(AdversarialTrainerBase):
     :param eps: Maximum L-inf perturbation.
     :param beta: Momentum of the squared gradient norm (default 0.5).
     :param c: Per-sample offset of the step denominator (default 1.28 = 0.01 x 128).
-    :param max_step: ``gamma / c``, the step as ``v -> 0`` (default ``2 eps``: the authors' 16/255 at 8/255,
-                     scaled with eps where their code hard-codes it; 16/255 with ``step_bounds="authors"``).
-    :param min_step: Lower clamp of the step (default ``eps / 2``: 4/255 at 8/255; 4/255 with ``"authors"``).
-    :param step_cap: Upper clamp of the step (default ``1.75 eps``: 14/255 at 8/255; 14/255 with ``"authors"``).
-    :param step_bounds: Defaults of the three above: ``"scaled"`` (default: proportional to eps, so that MNIST's
-                        0.3 gets steps that can reach the ball) or ``"authors"`` (16/255, 4/255 and 14/255 at
-                        every eps, as the authors' scripts at 8, 12 and 16/255; images in [0, 1]).
+    :param max_step: ``gamma / c``, the step as ``v -> 0`` (default ``2 eps``; 16/255 with ``"authors"``).
+    :param min_step: Lower clamp of the step (default ``eps / 2``; 4/255 with ``"authors"``).
+    :param step_cap: Upper clamp of the step (default ``1.75 eps``; 14/255 with ``"authors"``).
+    :param step_bounds: Defaults of the three above: ``"scaled"`` (default: the authors' values at 8/255,
+                        proportional to eps) or ``"authors"`` (their values at every eps).
     :param warmup_epochs: Epochs with the constant step ``eps`` and no update of v (default: the authors' 5 of
-                          30 epochs scaled to the run, ``round(nb_epochs / 6)``: 5 of 30, 1 of 5, 0 of 2).
+                          30 epochs scaled to the run, ``round(nb_epochs / 6)``).
     :param reset_every: Reset the stored perturbations to uniform noise every this many epochs (default 10).
     :param init: ``"previous"`` (ATTA initialisation, the paper) or ``"random"`` (FGSM-RS + adaptive step).
-    :param delta_resolution: Store perturbations at this ``(h, w)`` (e.g. (32, 32) for 224x224 inputs) and
-                             upsample them when used; incompatible with ``augmentation``.
+    :param delta_resolution: Store perturbations at this ``(h, w)`` and upsample them (not with augmentation).
     :param kwargs: The common parameters of :class:`AdversarialTrainerBase` (``budget=EntropyEps()`` gives
                    ECAS' per-sample eps with ATAS' step; a ``schedule`` of k is rejected: ATAS is single-step).
     """
@@ -262,7 +242,7 @@ class AdversarialTrainerATAS(AdversarialTrainerBase):
         part = AdaptiveStep(beta, c, max_step, min_step, step_cap, warmup,
                             check_int(reset_every, "reset_every", low=1), check_choice(init, "init",
                                                                                        ("previous", "random")),
-                            resolution(delta_resolution))
+                            check_resolution(delta_resolution))
         super().__init__(classifier, eps, eps, 1, 1, parts=[part], **kwargs)
 
     @property

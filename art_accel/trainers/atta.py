@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 from art_accel.state import PerSampleState
-from art_accel.trainers.atas import PAPER_BATCH_SIZE, AdaptiveStep, resolution
-from art_accel.trainers.base import AdversarialTrainerBase, with_common_parameters
-from art_accel.validation import check_int, check_number
+from art_accel.trainers.atas import PAPER_BATCH_SIZE, AdaptiveStep
+from art_accel.trainers.base import AdversarialTrainerBase
+from art_accel.trainers.signature import with_common_parameters
+from art_accel.validation import check_int, check_number, check_resolution
 
 
 class AdversarialTrainerATTA(AdversarialTrainerBase):
@@ -37,7 +38,8 @@ class AdversarialTrainerATTA(AdversarialTrainerBase):
                  delta_resolution: Optional[Tuple[int, int]] = None, **kwargs):
         eps = check_number(eps, "eps", low=0.0, low_open=True)
         part = AdaptiveStep(0.5, 0.01 * PAPER_BATCH_SIZE, 2 * eps, eps / 2, 1.75 * eps, 0,
-                            check_int(reset_every, "reset_every", low=1), "previous", resolution(delta_resolution),
+                            check_int(reset_every, "reset_every", low=1), "previous",
+                            check_resolution(delta_resolution),
                             adaptive=False)
         super().__init__(classifier, eps, eps / 2 if eps_step is None else eps_step, 1, 1, parts=[part], **kwargs)
 

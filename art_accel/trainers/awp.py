@@ -10,8 +10,9 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from art_accel.trainers.base import AdversarialTrainerBase, with_common_parameters
-from art_accel.trainers.bases import BasePart, FreeReplay, make_base
+from art_accel.trainers.base import AdversarialTrainerBase
+from art_accel.trainers.objectives import BasePart, FreeReplay, make_base
+from art_accel.trainers.signature import with_common_parameters
 from art_accel.validation import check_int, check_number
 
 #: The AWP authors' gamma per base (AT-AWP 0.01, TRADES-AWP 5e-3); MART takes PGD-AT's.

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from art_accel.trainers.base import AdversarialTrainerBase, with_common_parameters
-from art_accel.trainers.bases import MART, TRADES, FreeReplay
-from art_accel.validation import check_number
+from art_accel.trainers.base import AdversarialTrainerBase
+from art_accel.trainers.objectives import MART, TRADES, FreeReplay
+from art_accel.trainers.signature import with_common_parameters
+from art_accel.validation import check_int, check_number
 
 
 class AdversarialTrainerPGD(AdversarialTrainerBase):
@@ -87,8 +88,9 @@ class AdversarialTrainerFree(AdversarialTrainerBase):
     def __init__(self, classifier, eps: float, eps_step: Optional[float] = None, nb_replays: int = 4,
                  attack_mode: str = "train", **kwargs):
         eps = check_number(eps, "eps", low=0.0)
-        super().__init__(classifier, eps, eps if eps_step is None else eps_step, 0, 0, attack_mode=attack_mode,
-                         base=FreeReplay(nb_replays, carry_delta=True), **kwargs)
+        replays = check_int(nb_replays, "nb_replays", low=1)
+        super().__init__(classifier, eps, eps if eps_step is None else eps_step, replays - 1, 0,
+                         attack_mode=attack_mode, base=FreeReplay(carry_delta=True), **kwargs)
 
     @property
     def nb_replays(self) -> int:

@@ -1,6 +1,6 @@
 """
 ECAS (Kuurila-Zhang, Chen, Zhao): a cyclic per-epoch epsilon plus a per-sample epsilon chosen from the
-prediction entropy on the clean input, applied through the adapter's per-sample budgets.
+prediction entropy on the clean input, applied as per-sample budgets of the attack.
 """
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from art_accel.parts import Part
+from art_accel.contract import Part
+from art_accel.entropy import entropy
 from art_accel.schedules import Cyclic
 from art_accel.trainers.awp import WeightPerturbation
-from art_accel.trainers.base import AdversarialTrainerBase, with_common_parameters
-from art_accel.trainers.bases import PGDAT, make_base
+from art_accel.trainers.base import AdversarialTrainerBase
+from art_accel.trainers.objectives import PGDAT, make_base
+from art_accel.trainers.signature import with_common_parameters
 from art_accel.validation import check_budget, check_choice, check_classifier, check_int, check_number
 
 #: The authors' entropy thresholds (h_low, h_high) in nats, by number of classes.
@@ -22,52 +24,6 @@ DEFAULT_THRESHOLDS = {10: (1.3, 2.274), 100: (3.35, 4.582)}
 #: The authors' epsilon spaces in units of 1/255, for a reference budget of 8/255, by base.
 PAPER_SPACES = {"pgd": range(3, 13), "trades": range(5, 10), "awp": range(6, 16)}
 PAPER_REFERENCE = 8
-
-
-def entropy(probs: torch.Tensor) -> torch.Tensor:
-    """Shannon entropy in nats per row, with 0 log 0 = 0 (no NaN for saturated softmax)."""
-    return torch.special.entr(probs).sum(1)
-
-
-def calibrate_entropy_thresholds(classifier, x, untrained: Optional[torch.nn.Module] = None,
-                                 batch_size: int = 256, seed: int = 0) -> Tuple[float, float]:
-    """
-    ``(h_low, h_high)`` as the paper describes: ``h_low`` is the mean entropy of the (trained) classifier on
-    ``x``; ``h_high`` that of an untrained model (by default a copy of the classifier's model with every
-    layer re-initialised by ``reset_parameters``, seeded).
-
-    :param classifier: A trained ART ``PyTorchClassifier``.
-    :param x: Inputs (numpy or torch), e.g. a slice of the training set.
-    :param untrained: The untrained model to use instead of a re-initialised copy.
-    :return: ``(h_low, h_high)`` in nats.
-    """
-    import copy
-
-    from art_accel.network import Network
-    from art_accel.validation import check_classifier, check_inputs
-
-    check_classifier(classifier)
-    xt = check_inputs(x, classifier).to(classifier.device)
-    net = Network(classifier)
-    if untrained is None:
-        untrained = copy.deepcopy(net.model)
-        torch.manual_seed(seed)
-        for module in untrained.modules():
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
-
-    def mean_entropy(model) -> float:
-        was = model.training
-        model.eval()
-        total = 0.0
-        with torch.no_grad():
-            for start in range(0, xt.shape[0], batch_size):
-                probs = F.softmax(net.logits(xt[start: start + batch_size], "analysis", model=model), dim=1)
-                total += float(entropy(probs).sum())
-        model.train(was)
-        return total / xt.shape[0]
-
-    return mean_entropy(net.model), mean_entropy(untrained.to(classifier.device))
 
 
 def check_space(space) -> list:
@@ -116,6 +72,7 @@ class EntropyEps(Part):
     """
 
     key = "ecas"
+    sets_eps = True
 
     def __init__(self, eps_space: Optional[Sequence[float]] = None, h_low: Optional[float] = None,
                  h_high: Optional[float] = None, per_sample_draw: bool = False, per_sample_step: bool = False,
@@ -134,8 +91,8 @@ class EntropyEps(Part):
         if self.eps_space is None:
             self.eps_space = check_space([trainer.eps * v / PAPER_REFERENCE for v in PAPER_SPACES["pgd"]])
         for value in self.eps_space:
-            check_budget(value, "eps_space", trainer._classifier)
-        self.h_low, self.h_high = default_thresholds(trainer._classifier.nb_classes, self.h_low, self.h_high)
+            check_budget(value, "eps_space", trainer.classifier)
+        self.h_low, self.h_high = default_thresholds(trainer.classifier.nb_classes, self.h_low, self.h_high)
         device = trainer.device
         self.eps_schedule = Cyclic(self.eps_space)
         self._space = torch.tensor(self.eps_space, device=device)
@@ -148,7 +105,8 @@ class EntropyEps(Part):
         if not trainer.objective.separable:
             raise ValueError(f"budget: ECAS' per-sample eps needs a separate attack; base {trainer.objective.name!r} "
                              "fuses its attack into its updates")
-        self.sets_step = not any(getattr(p, "sets_step", False) for p in trainer.parts if p is not self)
+        # ECAS' step rule gives way to a part that sets its own step (ATAS' adaptive step)
+        self.sets_step = not any(p.sets_step for p in trainer.parts if p is not self)
         self.sets_step_each_epoch = self.sets_step
 
     def config(self) -> Dict[str, Any]:
@@ -172,12 +130,12 @@ class EntropyEps(Part):
         index = torch.where(entropies < self.h_low, big.expand(n), index)
         return torch.where(entropies > self.h_high, torch.zeros_like(index), index)
 
-    def budget(self, batch, clean_probs: Optional[torch.Tensor] = None) -> Dict[str, Any]:
+    def budget(self, batch) -> Dict[str, Any]:
         t = self.trainer
-        if clean_probs is None:
+        if batch.clean_probs is None:  # the TRADES base has computed it; PGD and AWP pay one clean forward
             with t.attack.mode(), torch.no_grad():
-                clean_probs = F.softmax(t.network.logits(batch.x, "attack"), dim=1)
-        h = entropy(clean_probs)
+                batch.clean_probs = F.softmax(t.network.logits(batch.x, "attack"), dim=1)
+        h = entropy(batch.clean_probs)
         index = self.sample_indices(h)
         self._rule_counts += torch.stack([(h > self.h_high).sum(), ((h < self.h_low) & (h <= self.h_high)).sum()])
         self._counts += torch.bincount(index, minlength=len(self.eps_space))
@@ -272,5 +230,5 @@ class AdversarialTrainerECAS(AdversarialTrainerBase):
         """The epsilon space, sorted."""
         return self.part(EntropyEps).eps_space
 
-    def _config(self) -> Dict[str, Any]:
-        return {**super()._config(), "base": self.base, "label_smoothing": self.label_smoothing}
+    def config(self) -> Dict[str, Any]:
+        return {**super().config(), "base": self.base, "label_smoothing": self.label_smoothing}

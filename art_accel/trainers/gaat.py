@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 
 from art_accel.attacks import AttackResult, LossFn, OnDevicePGD, cross_entropy_sum, per_sample, project, uniform_delta
-from art_accel.parts import Part
-from art_accel.trainers.base import AdversarialTrainerBase, with_common_parameters
-from art_accel.trainers.bases import PGDAT, BasePart
+from art_accel.contract import Part
+from art_accel.trainers.base import AdversarialTrainerBase
+from art_accel.trainers.objectives import PGDAT, BasePart
+from art_accel.trainers.signature import with_common_parameters
 from art_accel.validation import check_choice, check_int, check_number
 
 Curvature = Callable[[torch.Tensor], torch.Tensor]
@@ -39,8 +40,9 @@ class TaylorPGD(OnDevicePGD):
     """
 
     def __init__(self, network, eps, eps_step, max_iter: int, num_random_init: int = 1, model_mode: str = "eval",
-                 hessian: str = "gauss_newton", refresh_every: Optional[int] = None, hutchinson_samples: int = 1):
-        super().__init__(network, eps, eps_step, max_iter, num_random_init, model_mode=model_mode)
+                 hessian: str = "gauss_newton", refresh_every: Optional[int] = None, hutchinson_samples: int = 1,
+                 strength=None):
+        super().__init__(network, eps, eps_step, max_iter, num_random_init, model_mode=model_mode, strength=strength)
         self.hessian, self.refresh_every, self.hutchinson_samples = hessian, refresh_every, hutchinson_samples
         self.first: Optional[Tuple[torch.Tensor, torch.Tensor, Curvature]] = None
 
@@ -137,12 +139,13 @@ class NaturalEpochs(BasePart):
 
 class TaylorStep(Part):
     """
-    GAAT's part: installs :class:`TaylorPGD` as the trainer's attack, records the Hessian approximation, and
+    GAAT's part: makes :class:`TaylorPGD` the trainer's attack, records the Hessian approximation, and
     with ``track_residual`` the Taylor residual R(x, delta) of eq. 4 on the first batch of each epoch (2 extra
     forwards and, for the diagonal, the HVPs; counted as analysis, not training).
     """
 
     key = "gaat"
+    makes_attack = True
 
     def __init__(self, hessian: str = "gauss_newton", refresh_every: Optional[int] = None,
                  hutchinson_samples: int = 1, track_residual: bool = False):
@@ -152,15 +155,14 @@ class TaylorStep(Part):
         self.track_residual = bool(track_residual)
         self._residual: Optional[float] = None
 
-    def bind(self, trainer) -> None:
-        super().bind(trainer)
-        size = int(np.prod(trainer._classifier.input_shape))
+    def make_attack(self, trainer) -> TaylorPGD:
+        size = int(np.prod(trainer.classifier.input_shape))
         if self.hessian == "exact_diagonal" and size > EXACT_DIAGONAL_LIMIT:
             raise ValueError(f"hessian: 'exact_diagonal' costs one Hessian-vector product per input coordinate "
                              f"({size} here); it is offered for inputs of at most {EXACT_DIAGONAL_LIMIT}")
-        trainer.attack = TaylorPGD(trainer.network, trainer.eps, trainer.eps_step, trainer.max_iter,
-                                   trainer.num_random_init, trainer.attack_mode, self.hessian, self.refresh_every,
-                                   self.hutchinson_samples)
+        s = trainer.strength
+        return TaylorPGD(trainer.network, s.eps, s.eps_step, s.max_iter, trainer.num_random_init,
+                         trainer.attack_mode, self.hessian, self.refresh_every, self.hutchinson_samples, strength=s)
 
     def config(self) -> Dict[str, Any]:
         return {"hessian": self.hessian, "refresh_every": self.refresh_every,
@@ -193,28 +195,14 @@ class TaylorStep(Part):
 
 class AdversarialTrainerGAAT(AdversarialTrainerBase):
     """
-    GAAT (Algorithm 2): per batch, one exact input gradient ``J`` at the start point ``x_0`` (random start
-    by default); then ``max_iter`` cheap steps ``delta += eps_step * sign(J + H (x_adv - x_0))``, projected,
-    and one update on the result (:class:`TaylorPGD`).
-
-    - ``hessian="gauss_newton"`` (the paper's eq. 8): ``H = J J^T`` per sample, applied as ``(J . u) J`` and
-      never materialised. Then ``J + H u = (1 + J . u) J`` has the sign pattern of ``sign(J)`` at every step
-      (the factor starts at 1 and only grows), so iterated GAAT equals ONE FGSM-like step of length
-      ``min(max_iter * eps_step, eps)`` from the start point: FGSM-RS's cost and its catastrophic-overfitting
-      risk. Cost per batch: 2 forwards, 2 backwards, whatever ``max_iter``.
-    - ``hessian="diagonal"`` (eq. 10): the Hessian diagonal estimated by Hutchinson, ``E[v * (H v)]`` with
-      Rademacher ``v`` and ``hutchinson_samples`` Hessian-vector products. Each HVP back-propagates through
-      the forward and backward graphs: 2 backward passes. Cost per batch: 2 forwards,
-      ``2 + 2 * hutchinson_samples`` backwards. For ReLU / max-pool networks the exact input Hessian of
-      cross-entropy is positive semi-definite (the network is piecewise linear, so ``H = J_z^T (diag(p) -
-      p p^T) J_z``), so the exact diagonal is non-negative and GAAT with it collapses to the same single step
-      as Gauss-Newton; the estimate's negative entries are Hutchinson noise, not curvature.
-    - ``hessian="exact_diagonal"``: the diagonal from one HVP per input coordinate (``2 + 2 d`` backwards for
-      ``d`` input values; inputs up to 4096 values): the paper's eq. 10 without the noise.
-    - ``refresh_every=m``: recompute the exact ``J`` (and the curvature) at the current iterate every ``m``
-      steps: +1 forward and backward (+ HVPs) per refresh; ``m = 1`` is PGD.
-    - ``delay_epochs``: natural training (1 forward, 1 backward per batch) first, then GAAT (DAT + GAAT,
-      :class:`NaturalEpochs`).
+    GAAT (Algorithm 2): per batch, one exact input gradient ``J`` at the start point; then ``max_iter`` cheap
+    steps ``delta += eps_step * sign(J + H (x_adv - x_0))``, projected, and one update on the result
+    (:class:`TaylorPGD`). ``hessian``: ``"gauss_newton"`` (eq. 8, ``H = J J^T``: 2 forwards and 2 backwards per
+    batch whatever ``max_iter``), ``"diagonal"`` (eq. 10, Hutchinson: ``2 + 2 * hutchinson_samples`` backwards)
+    or ``"exact_diagonal"`` (one HVP per input coordinate); ``refresh_every`` recomputes ``J``; ``delay_epochs``
+    trains naturally first (DAT + GAAT, :class:`NaturalEpochs`). Why Gauss-Newton GAAT is one FGSM-like step of
+    ``min(max_iter * eps_step, eps)``, and why the exact diagonal of a ReLU network gives the same step:
+    ``docs/methods/gaat.rst``.
 
     | Paper link: https://arxiv.org/abs/2309.09464
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from art_accel.schedules import AccuracyCriterion, EveryD, KSchedule, MPlusCriterion
-from art_accel.trainers.base import AdversarialTrainerBase, with_common_parameters
-from art_accel.trainers.bases import FreeReplay, make_base
+from art_accel.trainers.base import AdversarialTrainerBase
+from art_accel.trainers.objectives import FreeReplay, make_base
+from art_accel.trainers.signature import with_common_parameters
 from art_accel.validation import check_choice, check_int, check_number
 
 PAPER_LINK = "https://arxiv.org/abs/2103.03076"
@@ -52,8 +53,8 @@ class MPlusSteps(KSchedule):
     def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
         super().on_epoch_start(epoch, record)
         t, k = self.trainer, self.schedule.value(epoch)
-        if self.step_rule == "eps_over_k" and k >= 1 and not isinstance(t.objective, FreeReplay):
-            t._apply_step(max(t.eps / k, self.step_floor))
+        if self.step_rule == "eps_over_k" and k >= 1 and t.objective.separable:
+            t.strength.eps_step = float(max(t.eps / k, self.step_floor))
 
 
 class AdversarialTrainerDEAT(AdversarialTrainerBase):
@@ -107,10 +108,10 @@ class AdversarialTrainerDEAT(AdversarialTrainerBase):
             steps = KSchedule(AccuracyCriterion(accuracy_threshold, max_k), track_grad_magnitude=True)
         self.max_k, self.gamma, self.d, self.accuracy_threshold = max_k, gamma, d, accuracy_threshold
         super().__init__(classifier, eps, 1.25 * eps if eps_step is None else eps_step, 0, 0,
-                         attack_mode=attack_mode, base=FreeReplay(1, carry_delta=False), parts=[steps], **kwargs)
+                         attack_mode=attack_mode, base=FreeReplay(carry_delta=False), parts=[steps], **kwargs)
 
-    def _config(self) -> Dict[str, Any]:
-        return {**super()._config(), "criterion": self.criterion, "max_k": self.max_k, "gamma": self.gamma,
+    def config(self) -> Dict[str, Any]:
+        return {**super().config(), "criterion": self.criterion, "max_k": self.max_k, "gamma": self.gamma,
                 "d": self.d, "accuracy_threshold": self.accuracy_threshold}
 
 
@@ -159,7 +160,7 @@ class AdversarialTrainerMPlus(AdversarialTrainerBase):
         default_step = 1.25 * eps if free else eps / 4
         step = check_number(default_step if eps_step is None else eps_step, "eps_step", low=0.0, low_open=True)
         steps = MPlusSteps(gamma, max_k, step_rule, None if free else step)
-        part = FreeReplay(1, carry_delta=False) if free else make_base(base, beta)
+        part = FreeReplay(carry_delta=False) if free else make_base(base, beta)
         self.base, self.max_k, self.gamma = base, max_k, steps.schedule.gamma
         self.method_name = f"mplus-{base}"
         init = (0 if base in ("free", "trades") else 1) if num_random_init is None else num_random_init

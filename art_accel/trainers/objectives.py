@@ -1,6 +1,7 @@
 """
-The base parts: how the adversarial batch is built and what the update trains on. A trainer has exactly
-one; ``base="trades"`` on a public class selects one of these, never a class.
+The objectives (``stage = "base"`` parts): how the adversarial batch is built and what the update trains on.
+A trainer has exactly one (its ``objective``); ``base="trades"`` on a public class selects one of these,
+never a class.
 
 - :class:`PGDAT`: PGD (or FGSM, ``max_iter=1``) with cross-entropy, one update on the adversarial batch;
 - :class:`TRADES`: KL attack from ``x + 0.001 N(0, 1)``, update on ``CE(f(x), y) + beta KL``;
@@ -16,8 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from art_accel.attacks import project, uniform_delta
-from art_accel.parts import Part
-from art_accel.validation import check_choice, check_int, check_number
+from art_accel.contract import Part
+from art_accel.validation import check_choice, check_number
 
 
 def batch_buffer(buffer: Optional[torch.Tensor], x: torch.Tensor, make) -> torch.Tensor:
@@ -30,8 +31,8 @@ def batch_buffer(buffer: Optional[torch.Tensor], x: torch.Tensor, make) -> torch
 
 class BasePart(Part):
     """
-    A base: ``adversarial(batch) -> x_adv`` then ``update(batch, x_adv) -> StepOutput``. ``k`` is the number of
-    attack steps (the trainer's ``max_iter``).
+    An objective: ``adversarial(batch) -> x_adv`` then ``update(batch, x_adv) -> StepOutput``. ``k`` is the
+    trainer's ``strength.max_iter``: attack steps, or replays after the first for a fused base (Free).
     """
 
     stage = "base"
@@ -42,30 +43,23 @@ class BasePart(Part):
     separable = True
     #: Whether the update is one forward and one backward per optimizer step (what DDP requires).
     ddp_ready = True
-
-    def apply_k(self, k: int) -> None:
-        """Set the attack strength ``k`` (used by schedules)."""
-        t = self.trainer
-        t.max_iter = t.attack.max_iter = int(k)
-
-    def apply_step(self, step: float) -> None:
-        """Set the attack step size (used by schedules)."""
-        t = self.trainer
-        t.eps_step = t.attack.eps_step = float(step)
+    #: Whether the adversarial batch is one cross-entropy attack of the trainer's strength and the update
+    #: trains on it alone (what single-step budgets such as ATAS' adaptive step drive).
+    plain_attack = False
 
     def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
-        t = self.trainer
-        record.update(k=t.max_iter, eps=t.eps, eps_step=t.eps_step)
+        s = self.trainer.strength
+        record.update(k=s.max_iter, eps=s.eps, eps_step=s.eps_step)
 
     def adversarial(self, batch) -> torch.Tensor:
         return self.trainer.attack_batch(batch).x_adv
 
     def update(self, batch, x_adv: torch.Tensor):
-        return self.trainer._update(x_adv, batch.y)
+        return self.trainer.update(x_adv, batch.y)
 
     def proxy_loss(self, batch, x_adv: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
         """The training loss through another copy of the model (AWP's proxy), counted as attack passes."""
-        return self.trainer._ce(self.trainer.network.logits(x_adv, "attack", model=model), batch.y)
+        return self.trainer.training_loss(self.trainer.network.logits(x_adv, "attack", model=model), batch.y)
 
     def train_batch(self, batch):
         return self.update(batch, self.adversarial(batch))
@@ -73,6 +67,8 @@ class BasePart(Part):
 
 class PGDAT(BasePart):
     """PGD adversarial training (Madry et al.): attack with cross-entropy, one update on the result."""
+
+    plain_attack = True
 
 
 class PairLossBase(BasePart):
@@ -103,7 +99,7 @@ class PairLossBase(BasePart):
         raise NotImplementedError
 
     def update(self, batch, x_adv: torch.Tensor):
-        return self.trainer._update_pair(batch.x, x_adv, batch.y, self.loss)
+        return self.trainer.update_pair(batch.x, x_adv, batch.y, self.loss)
 
     def proxy_loss(self, batch, x_adv, model):
         net = self.trainer.network
@@ -134,8 +130,8 @@ class TRADES(PairLossBase):
             return F.softmax(t.network.logits(x, "attack"), dim=1)
 
     def adversarial(self, batch) -> torch.Tensor:
-        p_clean = self.clean_probs(batch.x)
-        return self.trainer.attack_batch(batch, target=p_clean, clean_probs=p_clean, loss_fn=kl_sum,
+        batch.clean_probs = self.clean_probs(batch.x)
+        return self.trainer.attack_batch(batch, target=batch.clean_probs, loss_fn=kl_sum,
                                          start=lambda x: 0.001 * torch.randn_like(x)).x_adv
 
     def loss(self, logits: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -171,26 +167,26 @@ class MART(PairLossBase):
 
 class FreeReplay(BasePart):
     """
-    Free adversarial training's batch replay (Shafahi et al.): each batch is replayed ``nb_replays`` times;
-    each replay is one forward and one backward giving the weight gradient (optimizer step) and the input
-    gradient (``delta += eps_step * sign(grad)``, projected). ``carry_delta=True`` (Free) carries the
-    perturbation to the next batch; False (DEAT) starts each batch from fresh uniform noise. ``k`` counts the
-    replays after the first.
+    Free adversarial training's batch replay (Shafahi et al.): each batch is replayed ``nb_replays = k + 1``
+    times (``k`` is the trainer's ``strength.max_iter``); each replay is one forward and one backward giving
+    the weight gradient (optimizer step) and the input gradient (``delta += eps_step * sign(grad)``,
+    projected). ``carry_delta=True`` (Free) carries the perturbation to the next batch; False (DEAT) starts
+    each batch from fresh uniform noise.
 
-    :param nb_replays: Replays per batch ``m``.
     :param carry_delta: Carry the perturbation over batches.
     """
 
     name = "free"
     separable = False
 
-    def __init__(self, nb_replays: int = 4, carry_delta: bool = True):
-        self.nb_replays = check_int(nb_replays, "nb_replays", low=1)
+    def __init__(self, carry_delta: bool = True):
         self.carry_delta = bool(carry_delta)
         self._delta: Optional[torch.Tensor] = None
 
-    def apply_k(self, k: int) -> None:
-        self.nb_replays = int(k) + 1
+    @property
+    def nb_replays(self) -> int:
+        """Replays per batch: ``k + 1``."""
+        return self.trainer.strength.max_iter + 1
 
     def config(self) -> Dict[str, Any]:
         return {"nb_replays": self.nb_replays}
@@ -205,24 +201,24 @@ class FreeReplay(BasePart):
         self._delta = state["delta"]
 
     def on_epoch_start(self, epoch: int, record: Dict[str, Any]) -> None:
-        t = self.trainer
-        record.update(k=self.nb_replays - 1, replays=self.nb_replays, eps=t.eps, eps_step=t.eps_step)
+        s = self.trainer.strength
+        record.update(k=s.max_iter, replays=s.max_iter + 1, eps=s.eps, eps_step=s.eps_step)
 
     def _start_delta(self, x: torch.Tensor) -> torch.Tensor:
         if self.carry_delta:
             self._delta = batch_buffer(self._delta, x, torch.zeros_like)
             return self._delta[: x.shape[0]]
-        return uniform_delta(x, self.trainer.eps)
+        return uniform_delta(x, self.trainer.strength.eps)
 
     def train_batch(self, batch):
-        t = self.trainer
-        clip, eps = t.network.clip_values, t.eps
+        t, s = self.trainer, self.trainer.strength
+        clip, eps = t.network.clip_values, s.eps
         x, y = batch.x, batch.y
         x_in = project(x + self._start_delta(x), x, eps, clip)
         out = None
-        for _ in range(self.nb_replays):
-            out = t._update(x_in, y, input_grad=True)
-            x_in = project(x_in + t.eps_step * out.input_grad.sign(), x, eps, clip)
+        for _ in range(s.max_iter + 1):
+            out = t.update(x_in, y, input_grad=True)
+            x_in = project(x_in + s.eps_step * out.input_grad.sign(), x, eps, clip)
         if self.carry_delta:
             self._delta[: x.shape[0]] = x_in - x
         return out

@@ -1,0 +1,160 @@
+"""
+The docs' "Which method should I use?" page (docs/which_method.rst), generated from the result records only.
+"""
+from __future__ import annotations
+
+import statistics
+from typing import Dict, List
+
+from configs import CONFIGS, method_spec
+from rules import (
+    CLAIMS_CONFIG,
+    CLAIMS_CONFIGS,
+    CO_CONFIGS,
+    PARITY,
+    co_verdict,
+    collapsed,
+    curve,
+    fgsm_step,
+    trained,
+    within,
+)
+from runs import Runs, _diff, _pts, _seeds, _values, fmt, mean, ordered, time_ratio
+
+
+def _overfitting_advice(data: Dict[str, Runs], probes: List[dict], signatures: List[dict] = ()) -> List[str]:
+    """The which-method line on catastrophic overfitting: each overfitting setting's verdict, and the probes."""
+    found = []
+    for name, fgsm in CO_CONFIGS.items():
+        if fgsm in data.get(name, {}):
+            cfg = CONFIGS[name]
+            step = fgsm_step(method_spec(cfg, fgsm)[1], cfg.eps)
+            verdict = co_verdict(name, data[name])[0].replace("**", "")
+            if "atas" in data[name]:
+                verdict += (f" (final PGD-20: {fgsm} {fmt(data[name][fgsm], 'pgd20', 100)}%, ATAS "
+                            f"{fmt(data[name]['atas'], 'pgd20', 100)}%)")
+            found.append(f"``{name}`` (width {cfg.width}, FGSM-RS with a {255 * step:.0f}/255 step at "
+                         f"{255 * cfg.eps:.0f}/255): {verdict}")
+    n_co = sum(collapsed(curve(r)) for r in probes)
+    probed = (f"FGSM-RS collapsed in {n_co} of the {len(probes)} CIFAR-subset settings probed (see the results "
+              "page)") if probes else ""
+    reruns = [f"{r['config']} {r['method']} seed {r['seed']}: {r['reading']}, PGD-20 {100 * r['train']['pgd20']:.1f}% "
+              f"on training images vs {100 * r['test']['pgd20']:.1f}% on test images" for r in signatures]
+    if found:
+        text = ("in the CIFAR-subset settings built to provoke it: " + "; ".join(found) + "."
+                + (f" {probed}." if probed else "")
+                + (" Where robustness fell, the reruns read it as " + "; ".join(reruns) + "." if reruns else ""))
+    elif probes:
+        text = (f"no evidence here yet. {probed}, so these benchmarks cannot say whether ATAS avoids a collapse that "
+                "FGSM-RS suffers.")
+    else:
+        return []
+    return ["- **Single-step training where catastrophic overfitting is a risk**: " + text, ""]
+
+
+def _ranking(cfg_name: str, d: Runs) -> tuple:
+    """(rows, gap, pending) of a configuration: rows ``(method, AA mean, time x PGD-10, seeds with AA)``, each
+    method's AA difference to PGD-10 on the seeds both have, the methods whose AutoAttack is still pending."""
+    pgd10 = trained(d.get("pgd-10", []))
+    rows, gap = [], {}
+    for m in ordered(cfg_name, d):
+        recs = trained(d[m])
+        aa, r = mean(recs, "autoattack"), time_ratio(recs, pgd10)
+        if aa is not None and r is not None:
+            rows.append((m, aa, r, len(_values(recs, "autoattack"))))
+            gap[m] = _diff(recs, pgd10, "autoattack")
+    pending = [m for m in ordered(cfg_name, d) if mean(trained(d[m]), "autoattack") is None]
+    return rows, gap, pending
+
+
+def _pending(methods: List[str]) -> List[str]:
+    """The which-method line for methods whose AutoAttack is still pending (none without such methods)."""
+    return ["- Not ranked yet (AutoAttack pending): " + ", ".join(f"``{m}``" for m in methods) + ".", ""] if methods \
+        else []
+
+
+def _advice(rows: list, gap: dict) -> List[str]:
+    """The three choices (PGD-10's robustness for less time; a third of its time or less; the most robust)."""
+    lines = []
+    parity = sorted((x for x in rows if within(gap[x[0]], PARITY)), key=lambda x: x[2])
+    if parity:
+        m, aa, r, _ = parity[0]
+        lines += [f"- **You want PGD-10's robustness for less time**: ``{m}`` is the cheapest method within 2 points "
+                  f"of PGD-10's AutoAttack accuracy ({_pts(gap[m])} on the seeds both have, at {r:.2f}x the time).",
+                  ""]
+    cheap = [x for x in rows if x[2] <= 0.35]
+    if cheap:
+        m, aa, r, _ = max(cheap, key=lambda x: x[1])
+        others = sorted((x for x in cheap if x[0] != m), key=lambda x: -x[1])
+        lines += [f"- **You can afford a third of PGD-10's time or less**: ``{m}`` is the most robust of the "
+                  f"methods at 0.35x or less ({100 * aa:.1f}% AA at {r:.2f}x; {_pts(gap[m])} against PGD-10)" + (
+                      "; then " + ", ".join(f"``{o}`` ({100 * a:.1f}%)" for o, a, _, _ in others) if others else "")
+                  + ".", ""]
+    best = max(rows, key=lambda x: x[1])
+    close = sorted((x for x in rows if x is not best and within(x[1] - best[1], PARITY)), key=lambda x: x[2])
+    lines += [f"- **You want the most robust model, whatever the cost**: ``{best[0]}`` has the highest mean "
+              f"({100 * best[1]:.1f}% AA at {best[2]:.2f}x PGD-10's time)" + (
+                  "; within the protocol's 2-point parity of it: " + ", ".join(
+                      f"``{m}`` ({100 * aa:.1f}%, {r:.2f}x)" for m, aa, r, _ in close) if close else "") + ".", ""]
+    worse = [x for x in rows if gap[x[0]] is not None and not within(gap[x[0]], PARITY)]
+    if worse:
+        lines += ["- **Less robust than PGD-10 by more than 2 points here**: " + ", ".join(
+            f"``{m}`` ({_pts(gap[m])}, {r:.2f}x the time)" for m, aa, r, _ in sorted(worse, key=lambda x: -x[1]))
+            + ".", ""]
+    return lines
+
+
+def _spread_note(d: Runs) -> str:
+    """The range of the per-method seed-to-seed standard deviations of AutoAttack accuracy, to read differences by."""
+    sds = [statistics.stdev(v) for v in (_values(trained(recs), "autoattack") for recs in d.values()) if len(v) > 1]
+    if not sds:
+        return ""
+    return (f" The seed-to-seed standard deviation of AutoAttack accuracy is {100 * min(sds):.1f} to "
+            f"{100 * max(sds):.1f} points per method here: read the differences below against it.")
+
+
+#: What the "Which method" page says each configuration is
+SCALES = {"mnist-recipe": "full MNIST at eps 0.3, a small CNN, 6 epochs, CPU",
+          "cifar10-recipe": "a 4,000-image CIFAR-10 subset at eps 8/255, PreAct-ResNet-18 width 8, 10 epochs, CPU"}
+
+
+def which_method(data: Dict[str, Runs], probes: List[dict] = (), signatures: List[dict] = ()) -> List[str]:
+    """The "Which method should I use?" page (reST), from the numbers only (``probes``: ``co_probes``)."""
+    lines = ["Which method should I use?", "==========================", "",
+             ".. Generated by benchmarks/report.py from benchmarks/results/*.json; do not edit by hand.", ""]
+    if not trained(data.get(CLAIMS_CONFIG, {}).get("pgd-10", [])):
+        return lines + ["No results yet: run the benchmarks (``benchmarks/run.py``) first.", ""]
+    rows, gap, pending = _ranking(CLAIMS_CONFIG, data[CLAIMS_CONFIG])
+    fewest = min((x[3] for x in rows), default=0)
+    if fewest < 3:
+        lines += [f".. note:: Provisional: some methods have AutoAttack on only {fewest} seed(s) so far (the protocol "
+                  "asks for 3); the ranking can change as the remaining runs land.", ""]
+    pareto = [x for x in rows if not any(y[1] >= x[1] and y[2] <= x[2] and (y[1], y[2]) != (x[1], x[2])
+                                         for y in rows)]
+    lines += [f"From the ``{CLAIMS_CONFIG}`` benchmark ({SCALES[CLAIMS_CONFIG]}; see "
+              "``docs/benchmarks/results.md`` and its protocol). Robustness is AutoAttack accuracy on 500 test "
+              "images (mean over seeds); time is training wall time relative to our PGD-10. Other data, models and "
+              "budgets may rank the methods differently: treat this as evidence at one scale, not a law.", ""]
+    lines += _advice(rows, gap)
+    lines += _overfitting_advice(data, probes, signatures)
+    lines += _pending(pending)
+    lines += ["Methods that no other method beats on both robustness and time (the Pareto front):", "",
+              ".. list-table::", "   :header-rows: 1", "", "   * - method", "     - AutoAttack % (mean)",
+              "     - time x PGD-10", "     - seeds with AutoAttack"]
+    for m, aa, r, n in sorted(pareto, key=lambda x: x[2]):
+        lines += [f"   * - ``{m}``", f"     - {100 * aa:.1f}", f"     - {r:.2f}", f"     - {n}"]
+    lines.append("")
+    for cfg_name in [c for c in CLAIMS_CONFIGS[1:] if trained(data.get(c, {}).get("pgd-10", []))]:
+        c_rows, c_gap, c_pending = _ranking(cfg_name, data[cfg_name])
+        title = f"The same questions on ``{cfg_name}``"
+        n_aa = sorted({x[3] for x in c_rows})
+        seeds = "" if not c_rows else (f", {_seeds(n_aa[0])} per method" if len(n_aa) == 1 else
+                                        f", {n_aa[0]} to {n_aa[-1]} seeds per method")
+        lines += [title, "-" * len(title), "",
+                  f"On {SCALES[cfg_name]}; AutoAttack on 500 test images per model{seeds}."
+                  + (" Provisional: the protocol asks for 3 seeds." if c_rows and n_aa[0] < 3 else "")
+                  + _spread_note(data[cfg_name]) + " Where this and the MNIST answer differ, neither scale settles it.",
+                  ""]
+        lines += _advice(c_rows, c_gap) if c_rows else []
+        lines += _pending(c_pending)
+    return lines + [""]
