@@ -9,7 +9,7 @@ instead of recognising each other by name or type:
   and what the update trains on; one per trainer), ``"budget"`` (per-batch overrides of the attack) or
   ``"guard"`` (checks after each epoch). Parts run in stage order, then in the order they were assembled;
 - ``sets_k``: sets the number of attack steps each epoch (at most one per trainer);
-- ``sets_step_each_epoch``: rewrites the attack step at each epoch's start;
+- ``sets_step_each_epoch`` / ``sets_eps_each_epoch``: rewrites the attack's step / budget at each epoch's start;
 - ``sets_eps`` / ``sets_step`` / ``sets_start``: overrides, per batch, the attack's ``eps`` / ``eps_step`` /
   ``delta_init`` in :meth:`Part.budget` (at most one part per value: the trainer refuses two);
 - ``uses_index``: keeps per-sample state (batches must carry dataset positions);
@@ -82,6 +82,7 @@ class Part:
     key = "part"
     sets_k = False
     sets_step_each_epoch = False
+    sets_eps_each_epoch = False
     sets_eps = False
     sets_step = False
     sets_start = False

@@ -231,21 +231,22 @@ class EpsRamp(Part):
     ``ramp_epochs`` epochs (``eps (t + 1) / ramp_epochs`` at 0-based epoch ``t``), then stays; validation
     always uses the full ``eps``. The standard recipe for MNIST at eps 0.3, where PGD training from the full
     budget can stay at the chance plateau. Compose it with any trainer by ``schedule=EpsRamp(n)``; a method
-    that chooses its own eps per sample (ECAS) refuses it.
+    that sets each epoch's eps itself (ECAS) refuses it.
 
     :param ramp_epochs: Epochs to reach the full eps.
     """
 
     stage = "schedule"
     key = "eps_ramp"
+    sets_eps_each_epoch = True
 
     def __init__(self, ramp_epochs: int):
         self.ramp_epochs = check_int(ramp_epochs, "ramp_epochs", low=1)
 
     def check(self, trainer) -> None:
-        setters = [type(p).__name__ for p in trainer.parts if p.sets_eps]
+        setters = [type(p).__name__ for p in trainer.parts if p.sets_eps_each_epoch and p is not self]
         if setters:
-            raise ValueError(f"schedule: {setters[0]} (ECAS) chooses each sample's eps from its own space; an eps "
+            raise ValueError(f"schedule: {setters[0]} sets each epoch's eps itself (as ECAS' cycle does); an eps "
                              "ramp would fight it")
 
     def config(self) -> Dict[str, Any]:

@@ -62,8 +62,8 @@ def test_capabilities_are_read_not_probed(module):
 
 def test_every_capability_is_declared_on_part():
     declared = {name for name, value in vars(Part).items() if isinstance(value, bool)}
-    assert declared == {"sets_k", "sets_step_each_epoch", "sets_eps", "sets_step", "sets_start", "uses_index",
-                        "needs_input_grad", "makes_attack"}
+    assert declared == {"sets_k", "sets_step_each_epoch", "sets_eps_each_epoch", "sets_eps", "sets_step",
+                        "sets_start", "uses_index", "needs_input_grad", "makes_attack"}
 
 
 def test_two_parts_overriding_the_same_batch_value_are_refused():

@@ -8,7 +8,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXAMPLES = ["atas.py", "mplus_deat.py", "amata.py", "ecas.py", "gaat.py"]
+EXAMPLES = ["atas.py", "mplus_deat.py", "amata.py", "ecas.py", "gaat.py", "nfgsm.py"]
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

@@ -73,6 +73,7 @@ class EntropyEps(Part):
 
     key = "ecas"
     sets_eps = True
+    sets_eps_each_epoch = True
 
     def __init__(self, eps_space: Optional[Sequence[float]] = None, h_low: Optional[float] = None,
                  h_high: Optional[float] = None, per_sample_draw: bool = False, per_sample_step: bool = False,
