@@ -24,6 +24,7 @@ What a part may use of its trainer (``self.trainer``), and nothing whose name st
 - ``update(x_in, y, input_grad=None)``, ``update_pair(x, x_adv, y, loss_fn)``: one weight update (counted);
 - ``training_loss(logits, y)``: the loss the update trains on;
 - ``scale_step(factor)``: make the attack step (and every part's step rule) smaller;
+- ``request_stop(reason)``: stop training after the current epoch;
 - ``method_state()`` / ``load_method_state(state)``: every part's checkpoint state;
 - ``attack`` (its ``mode()`` puts the model in the attack's mode), ``network``, ``classifier``, ``device``,
   ``optimizer``, ``objective`` (the base part), ``parts``, ``augmentation``, ``shard``, ``planned_epochs``,

@@ -186,3 +186,16 @@ class ArrayBatches:
         for start, end in zip(self.starts, self.ends):
             idx = order[start:end]
             yield Batch(self.x[idx], self.y[idx], idx)
+
+
+def loader_of(generator):
+    """What ``fit_generator`` reads of an ART ``DataGenerator``: a ``PyTorchDataGenerator``'s DataLoader, or
+    ``get_batch()`` (numpy batches, copied to the device one by one) ``ceil(size / batch_size)`` times an epoch."""
+    from art.data_generators import DataGenerator
+
+    if not isinstance(generator, DataGenerator):
+        raise TypeError(f"generator must be an art.data_generators.DataGenerator, got {type(generator)!r}")
+    loader = getattr(generator, "iterator", None)
+    if isinstance(loader, torch.utils.data.DataLoader):
+        return loader
+    return GetBatchLoader(generator, -(-generator.size // generator.batch_size))

@@ -64,6 +64,10 @@ def _to_tensor(a, name: str) -> torch.Tensor:
     if isinstance(a, torch.Tensor):
         return a.detach()
     if isinstance(a, np.ndarray):
+        if a.dtype.kind not in "biuf":  # object, strings, bytes, records, complex, datetimes: not numbers
+            raise TypeError(f"{name} must hold numbers (bool, int or float), got numpy dtype {a.dtype}")
+        if not a.dtype.isnative:  # e.g. big-endian '>f4' from a file: the same values in native byte order
+            a = a.astype(a.dtype.newbyteorder("="))
         return torch.from_numpy(np.ascontiguousarray(a))
     raise TypeError(f"{name} must be a numpy array or a torch tensor, got {type(a).__name__}")
 
@@ -197,3 +201,24 @@ def check_resolution(delta_resolution) -> Optional[Tuple[int, int]]:
     if len(res) != 2:
         raise ValueError(f"delta_resolution must be (height, width), got {delta_resolution!r}")
     return res
+
+
+def check_batch_size_for_batchnorm(batch_size: Optional[int], model, name: str = "batch_size") -> None:
+    """A batch of one sample cannot train a model with BatchNorm (1d, 2d, 3d or SyncBatchNorm): refuse it."""
+    if batch_size == 1 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        raise ValueError(f"{name} is 1, but the model has BatchNorm layers, which cannot train on a batch of one "
+                         "sample: use a batch size of at least 2")
+
+
+def check_scheduler_length(scheduler, scheduler_step: str, steps_needed: Optional[int]) -> None:
+    """A fixed-length scheduler (torch's ``OneCycleLR``) must have ``steps_needed`` steps left, or torch fails
+    part-way through the run ("Tried to step ... times")."""
+    total = getattr(scheduler, "total_steps", None)
+    if total is None or steps_needed is None or not isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
+        return
+    left = total - scheduler.last_epoch
+    if steps_needed > left:
+        unit = "batches" if scheduler_step == "batch" else "epochs"
+        raise ValueError(f"scheduler: OneCycleLR has {left} steps left (total_steps={total}) but this fit steps it "
+                         f"{steps_needed} times (once per {unit[:-1]}, scheduler_step={scheduler_step!r}): build it "
+                         "with total_steps = epochs x batches per epoch")

@@ -73,6 +73,10 @@ METHODS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "atta": ("atta", {}),
     # the paper's defaults (k = 2, alpha = eps)
     "nfgsm": ("nfgsm", {}),
+    # with the catastrophic-overfitting guard at its defaults (checks that it does not fire where nothing collapses)
+    "fgsm-rs-guard": ("fgsm", {"co_guard": True}),
+    "atas-guard": ("atas", {"co_guard": True}),
+    "atas-w2-guard": ("atas", {"warmup_epochs": 2, "co_guard": True}),  # cifar10-recipe's ATAS with the guard
     "art-madry-pgd-10": ("ART:madry", {"max_iter": 10}),
     "art-fbf": ("ART:fbf", {}),
     "art-trades": ("ART:trades", {"max_iter": 10}),

@@ -334,3 +334,82 @@ def test_composed_trainers_accept_good_input():
     assert len(h) == 2 and h["backward_passes"] == [1, 2]
     with pytest.raises(ValueError, match="one k schedule"):
         art_accel.AdversarialTrainerMPlus(make_classifier(), eps=0.1, schedule=MPlusSteps())
+
+
+# ---------------------------------------------------------------- batch size 1 with BatchNorm, dtypes, schedulers
+
+BATCHNORMS = {
+    "1d": lambda: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 8), torch.nn.BatchNorm1d(8),
+                                      torch.nn.ReLU(), torch.nn.Linear(8, 4)),
+    "2d": lambda: torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                      torch.nn.Flatten(), torch.nn.Linear(256, 4)),
+    "3d": lambda: torch.nn.Sequential(torch.nn.Unflatten(1, (1, 1)), torch.nn.Conv3d(1, 2, 1),
+                                      torch.nn.BatchNorm3d(2), torch.nn.Flatten(), torch.nn.Linear(128, 4)),
+    "sync": lambda: torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.SyncBatchNorm(4),
+                                        torch.nn.Flatten(), torch.nn.Linear(256, 4)),
+}
+
+
+class _Generator(NumpyDataGenerator):
+    pass
+
+
+@pytest.mark.parametrize("kind", sorted(BATCHNORMS))
+@pytest.mark.parametrize("entry", ["fit", "fit_loader", "fit_generator"])
+def test_batch_size_one_with_batchnorm_is_refused_naming_the_argument(kind, entry):
+    clf = make_classifier(model=BATCHNORMS[kind]())
+    before = _state(clf)
+    t = TRAINERS["pgd"](clf, verbose=False)
+    x, y = X.copy(), Y.copy()
+    if entry == "fit":
+        call, name = lambda: t.fit(x, y, nb_epochs=1, batch_size=1), "batch_size is 1"
+    elif entry == "fit_loader":
+        call, name = lambda: t.fit_loader(_loader(batch_size=1), nb_epochs=1), "loader.batch_size is 1"
+    else:
+        gen = _Generator(x, np.eye(4)[y], batch_size=1)
+        call, name = lambda: t.fit_generator(gen, nb_epochs=1), "generator.batch_size is 1"
+    with pytest.raises(ValueError, match=name + ".*BatchNorm"):
+        call()
+    assert t.counter.training_backward() == 0 and _unchanged(clf, before)
+    assert np.array_equal(x, X) and np.array_equal(y, Y)
+
+
+@pytest.mark.parametrize("override,match", [
+    (dict(x=X.astype(object)), "x must hold numbers.*object"),
+    (dict(y=Y.astype(str)), "y must hold numbers.*<U"),
+    (dict(y=Y.astype(object)), "y must hold numbers"),
+    (dict(x=X.astype(np.complex64)), "x must hold numbers.*complex"),
+    (dict(validation_data=(X.astype(object), Y)), "x_val must hold numbers"),
+], ids=["x-object", "y-str", "y-object", "x-complex", "x_val-object"])
+def test_dtypes_torch_cannot_take_are_refused_naming_the_argument(override, match):
+    clf = make_classifier()
+    before = _state(clf)
+    t = TRAINERS["fgsm"](clf, verbose=False)
+    args = {**dict(x=X, y=Y, nb_epochs=1, batch_size=8), **override}
+    with pytest.raises(TypeError, match=match):
+        t.fit(args.pop("x"), args.pop("y"), **args)
+    assert t.counter.training_backward() == 0 and _unchanged(clf, before)
+
+
+def test_big_endian_inputs_train_as_their_native_values():
+    runs = []
+    for x, y in ((X, Y), (X.astype(">f4"), Y.astype(">i8"))):
+        clf = make_classifier()
+        torch.manual_seed(0)
+        TRAINERS["fgsm"](clf, verbose=False).fit(x, y, nb_epochs=1, batch_size=8)
+        runs.append(clf.model.state_dict())
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
+@pytest.mark.parametrize("step,total,needed", [("batch", 5, 6), ("epoch", 1, 2)])
+def test_a_one_cycle_schedule_too_short_for_the_run_is_refused_before_the_first_step(step, total, needed):
+    clf = make_classifier()
+    sched = torch.optim.lr_scheduler.OneCycleLR(clf.optimizer, max_lr=0.1, total_steps=total)
+    before = _state(clf)  # after the scheduler set the optimizer's starting LR
+    t = TRAINERS["fgsm"](clf, verbose=False)
+    epochs = 2 if step == "epoch" else 1  # 24 samples, batch 4: 6 batches per epoch
+    with pytest.raises(ValueError, match=f"OneCycleLR has {total} steps left .* {needed} times"):
+        t.fit(X, Y, nb_epochs=epochs, batch_size=4, scheduler=sched, scheduler_step=step)
+    assert t.counter.training_backward() == 0 and _unchanged(clf, before)
+    ok = torch.optim.lr_scheduler.OneCycleLR(clf.optimizer, max_lr=0.1, total_steps=needed)
+    t.fit(X, Y, nb_epochs=epochs, batch_size=4, scheduler=ok, scheduler_step=step)  # exactly enough: trains

@@ -25,12 +25,13 @@ from art_accel.contract import STAGES, Batch, Part, StepOutput
 from art_accel.fit_options import FitOptions
 from art_accel.guard import OverfittingGuard
 from art_accel.history import TrainingHistory
-from art_accel.loader_checks import ArrayBatches, CheckedBatches, GetBatchLoader, check_loader, has_batchnorm
+from art_accel.loader_checks import ArrayBatches, CheckedBatches, check_loader, has_batchnorm, loader_of
 from art_accel.network import Network
 from art_accel.robust_accuracy import validation_accuracy
 from art_accel.trainers import update as updates
 from art_accel.trainers.objectives import PGDAT, BasePart
 from art_accel.validation import (
+    check_batch_size_for_batchnorm,
     check_budget,
     check_choice,
     check_classifier,
@@ -39,6 +40,7 @@ from art_accel.validation import (
     check_model_and_loss,
     check_number,
     check_optimizer,
+    check_scheduler_length,
 )
 
 
@@ -167,6 +169,8 @@ class AdversarialTrainerBase(Trainer):
         self.n_samples: Optional[int] = None
         #: ``(rank, world_size)`` while training under DistributedDataParallel (:mod:`art_accel.distributed`).
         self.shard: Optional[Tuple[int, int]] = None
+        #: Why training stopped early (a part's :meth:`request_stop`), None while it runs or when it did not.
+        self.stop_reason: Optional[str] = None
         #: Label smoothing of the cross-entropy update (torch semantics); 0 unless a method sets it.
         self.label_smoothing = 0.0
         #: The classifier's loss when it is not plain cross-entropy (then the update trains on it), else None.
@@ -290,6 +294,10 @@ class AdversarialTrainerBase(Trainer):
         for part in self.parts:
             part.scale_step(factor)
 
+    def request_stop(self, reason: str) -> None:
+        """Stop training after the current epoch (its record is kept); ``reason`` is kept in ``stop_reason``."""
+        self.stop_reason = reason
+
     def method_state(self) -> Dict[str, Any]:
         """What the parts must carry across a checkpoint (per-sample state, criterion state), by part key."""
         return {part.key: part.state_dict() for part in self.parts}
@@ -337,10 +345,8 @@ class AdversarialTrainerBase(Trainer):
     # ------------------------------------------------------------------ public API
 
     def reset(self) -> None:
-        """
-        Start the method over: the next ``fit`` begins at epoch 0 with fresh schedules, per-sample state and
-        history. The classifier's weights and optimizer are not touched.
-        """
+        """Start the method over: the next ``fit`` begins at epoch 0 with fresh schedules, per-sample state and
+        history (the classifier's weights and optimizer are not touched)."""
         self.history = None
 
     def fit(
@@ -377,6 +383,7 @@ class AdversarialTrainerBase(Trainer):
         """
         nb_epochs = self.nb_epochs if nb_epochs is None else check_int(nb_epochs, "nb_epochs", low=1)
         batch_size = self.batch_size if batch_size is None else check_int(batch_size, "batch_size", low=1)
+        check_batch_size_for_batchnorm(batch_size, self.network.model)
         if distributed.world() is not None:
             raise ValueError("fit: under torch.distributed, train with fit_loader(art_accel.distributed."
                              "sharded_loader(x, y, batch_size)), which gives each rank its shard")
@@ -403,6 +410,7 @@ class AdversarialTrainerBase(Trainer):
         n_batches = len(loader) if hasattr(loader, "__len__") else None
         n_samples = len(loader.dataset) if hasattr(loader, "dataset") and hasattr(loader.dataset, "__len__") else None
         check_loader(loader, n_batches, n_samples, nb_epochs, self.network.model)
+        check_batch_size_for_batchnorm(getattr(loader, "batch_size", None), self.network.model, "loader.batch_size")
         self.shard = distributed.setup(self, loader)
         checked = CheckedBatches(loader, self._classifier, n_samples, self.needs_index, self.shard)
         sampler = getattr(loader, "sampler", None)
@@ -425,20 +433,17 @@ class AdversarialTrainerBase(Trainer):
         Train from an ART ``DataGenerator``. A ``PyTorchDataGenerator`` is read through its DataLoader;
         others through ``get_batch()`` (numpy batches, copied to the device one by one).
         """
-        from art.data_generators import DataGenerator
-
-        if not isinstance(generator, DataGenerator):
-            raise TypeError(f"generator must be an art.data_generators.DataGenerator, got {type(generator)!r}")
-        loader = getattr(generator, "iterator", None)
-        if isinstance(loader, torch.utils.data.DataLoader):
-            return self.fit_loader(loader, nb_epochs=nb_epochs, **kwargs)
-        steps = math.ceil(generator.size / generator.batch_size)
-        return self.fit_loader(GetBatchLoader(generator, steps), nb_epochs=nb_epochs, **kwargs)
+        loader = loader_of(generator)
+        check_batch_size_for_batchnorm(generator.batch_size, self.network.model, "generator.batch_size")
+        return self.fit_loader(loader, nb_epochs=nb_epochs, **kwargs)
 
     def _run(self, batches, n_batches, n_samples, nb_epochs, validation_data, scheduler, options) -> TrainingHistory:
         check_optimizer(self._classifier)
         opts = FitOptions(options, validation_data, scheduler, self._classifier)
         check_model_and_loss(self.network, self._classifier, self.training_loss)
+        if opts.resume_from is None and n_batches is not None:
+            per_epoch = n_batches if opts.scheduler_step == "batch" else 1
+            check_scheduler_length(scheduler, opts.scheduler_step, nb_epochs * per_epoch)
         resume_from = opts.resume_from
         continuing = resume_from is None and self.history is not None and len(self.history) > 0
         if continuing:  # a further fit call: the method goes on where the last call stopped
@@ -457,6 +462,7 @@ class AdversarialTrainerBase(Trainer):
             if resume_from is not None:
                 history, start = resume_trainer(self, resume_from, scheduler, n_samples)
         self.history = history
+        self.stop_reason = None
         elapsed = history.records[-1]["elapsed_seconds"] if history.records else 0.0
         epochs = tqdm(range(start, end), desc=self.method_name, disable=not self.verbose, unit="epoch")
         for epoch in epochs:
@@ -474,19 +480,15 @@ class AdversarialTrainerBase(Trainer):
             if self.shard is not None:  # the global count: every rank's passes
                 distributed.all_reduce_sum(passes)
             elapsed += timer.seconds
-            record.update(
-                seconds=timer.seconds,
-                elapsed_seconds=elapsed,
-                forward_passes=int(passes[0]),
-                backward_passes=int(passes[1]),
-            )
+            record.update(seconds=timer.seconds, elapsed_seconds=elapsed, forward_passes=int(passes[0]),
+                          backward_passes=int(passes[1]))
             if opts.validation is not None:
                 record.update(self._validate(*opts.validation, opts.validation_max_iter))
             history.append(record)
             if opts.checkpoint_path is not None:
                 self.save_checkpoint(opts.checkpoint_path, scheduler)
             epochs.set_postfix({k: record[k] for k in self.progress_keys if k in record}, refresh=False)
-            if opts.after.after(self, record, scheduler):
+            if opts.after.after(self, record, scheduler) or self.stop_reason is not None:
                 break
         opts.after.close()
         self.network.model.eval()
@@ -522,8 +524,8 @@ class AdversarialTrainerBase(Trainer):
 
     def _weights_snapshot(self) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
         """Copies of the model's and the optimizer's state (restored if the epoch fails)."""
-        model = {k: v.detach().clone() for k, v in self.network.model.state_dict().items()}
-        return model, copy.deepcopy(self.optimizer.state_dict())
+        return ({k: v.detach().clone() for k, v in self.network.model.state_dict().items()},
+                copy.deepcopy(self.optimizer.state_dict()))
 
     def _restore_weights(self, saved) -> None:
         self.network.model.load_state_dict(saved[0])
