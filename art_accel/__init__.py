@@ -6,6 +6,7 @@ Every trainer is an ``art.defences.trainer.Trainer`` wrapping a ``PyTorchClassif
 are those of :mod:`art_accel.registry` (one list of methods).
 """
 from art_accel.attacks import AttackResult, OnDevicePGD
+from art_accel.checkpoint import load_weights
 from art_accel.entropy import calibrate_entropy_thresholds
 from art_accel.history import TrainingHistory
 from art_accel.registry import trainer_classes
@@ -25,5 +26,5 @@ def evaluate_robustness(*args, **kwargs):
 
 
 __all__ = ["AdversarialTrainerBase", "AttackResult", "OnDevicePGD", "TrainingHistory", "calibrate_entropy_thresholds",
-           "evaluate_robustness", "__version__"]
+           "evaluate_robustness", "load_weights", "__version__"]
 __all__ += sorted(_TRAINERS)

@@ -116,16 +116,8 @@ def _same_structure(stored: Any, current: Any, where: str) -> Optional[str]:
     return None
 
 
-def read_checkpoint(path: str, method: str, n_samples: Optional[int], config: Dict[str, Any],
-                    model_state: Dict[str, Any], optimizer_state: Dict[str, Any],
-                    method_state: Dict[str, Any], map_location) -> Dict[str, Any]:
-    """
-    Load ``path`` with ``weights_only=True`` and check it against the trainer that resumes from it; return
-    the payload. Raises :class:`CheckpointError` (a ``ValueError`` naming ``resume_from``) and changes nothing.
-    """
-    def fail(why: str) -> CheckpointError:
-        return CheckpointError(f"resume_from: {path}: {why}")
-
+def _verified_payload(path: str, map_location, fail) -> Dict[str, Any]:
+    """The payload of ``path``, loaded with ``weights_only=True``, complete, of this format and checksummed."""
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # truncated, empty, not a checkpoint, or a pickle asking for code
@@ -144,6 +136,43 @@ def read_checkpoint(path: str, method: str, n_samples: Optional[int], config: Di
         raise fail(str(err)) from None
     if digest != data["checksum"]:
         raise fail("checksum mismatch: the file is corrupted or was altered")
+    return payload
+
+
+def load_weights(classifier, path: str) -> int:
+    """
+    Load the model weights of an art-accel checkpoint (``checkpoint_path=``, ``best_checkpoint_path=`` or
+    ``save_checkpoint``) into ``classifier`` for evaluation, e.g. ``art_accel.load_weights(clf, "best.pt")``;
+    return the epoch they are from. Checked like ``resume_from`` (``weights_only=True``, checksum, the model's
+    layers and shapes) before anything is changed; the optimizer and the trainer are not touched.
+
+    :param classifier: An ART ``PyTorchClassifier`` with the checkpoint's architecture.
+    :param path: The checkpoint file.
+    """
+    def fail(why: str) -> CheckpointError:
+        return CheckpointError(f"load_weights: {path}: {why}")
+
+    if not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path):
+        raise FileNotFoundError(f"load_weights: no checkpoint at {path}")
+    payload = _verified_payload(path, classifier.device, fail)
+    problem = _same_structure(payload["model"], classifier.model.state_dict(), "model")
+    if problem:
+        raise fail(problem)
+    classifier.model.load_state_dict(payload["model"])
+    return int(payload["epoch"])
+
+
+def read_checkpoint(path: str, method: str, n_samples: Optional[int], config: Dict[str, Any],
+                    model_state: Dict[str, Any], optimizer_state: Dict[str, Any],
+                    method_state: Dict[str, Any], map_location) -> Dict[str, Any]:
+    """
+    Load ``path`` with ``weights_only=True`` and check it against the trainer that resumes from it; return
+    the payload. Raises :class:`CheckpointError` (a ``ValueError`` naming ``resume_from``) and changes nothing.
+    """
+    def fail(why: str) -> CheckpointError:
+        return CheckpointError(f"resume_from: {path}: {why}")
+
+    payload = _verified_payload(path, map_location, fail)
     if payload["method"] != method:
         raise fail(f"checkpoint of method {payload['method']!r}, not {method!r}")
     if n_samples is not None and payload["n_samples"] is not None and payload["n_samples"] != n_samples:

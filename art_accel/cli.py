@@ -124,15 +124,23 @@ def _train(args) -> int:
     except (TypeError, ValueError) as err:
         raise UsageError(f"--param / --eps: {err}") from None
     n_val = min(args.n_eval, 500)
-    history = trainer.fit(data.x_train, data.y_train, nb_epochs=args.epochs, batch_size=args.batch_size,
-                          validation_data=(data.x_test[:n_val], data.y_test[:n_val]))
-    os.makedirs(args.out, exist_ok=True)  # saved before the evaluation, which may take long or fail
-    history.to_json(os.path.join(args.out, "history.json"))
-    history.to_csv(os.path.join(args.out, "history.csv"))
-    history.plot(path=os.path.join(args.out, "schedule.png"))
+    try:
+        history = trainer.fit(data.x_train, data.y_train, nb_epochs=args.epochs, batch_size=args.batch_size,
+                              validation_data=(data.x_test[:n_val], data.y_test[:n_val]))
+    except (TypeError, ValueError) as err:
+        if trainer.counter.training_backward():
+            raise
+        raise UsageError(f"--batch-size / --param: {err}") from None  # refused before the first step
     meta = {"input_shape": list(data.input_shape), "nb_classes": int(data.nb_classes), "width": args.width,
             "method": args.method, "eps": eps, "data": data.name}
-    torch.save({"state_dict": clf.model.state_dict(), "meta": meta}, os.path.join(args.out, "model.pt"))
+
+    def write(folder: str) -> None:  # saved before the evaluation, which may take long or fail
+        history.to_json(os.path.join(folder, "history.json"))
+        history.to_csv(os.path.join(folder, "history.csv"))
+        history.plot(path=os.path.join(folder, "schedule.png"))
+        torch.save({"state_dict": clf.model.state_dict(), "meta": meta}, os.path.join(folder, "model.pt"))
+
+    args.out = _save(args.out, write)
     results = evaluate_robustness(clf, data.x_test, data.y_test, eps, attacks=attacks, n_samples=args.n_eval)
     if args.autoattack:
         aa = evaluate_robustness(clf, data.x_test, data.y_test, eps, attacks=("autoattack",), n_samples=args.autoattack)
@@ -172,11 +180,31 @@ def _print_reference(args, eps: float, results: Dict[str, Any]) -> None:
 
 
 def _writable(out: str) -> None:
+    """``--out`` can be created and written: every existing part of the path is a folder, the deepest writable."""
     folder = os.path.abspath(out)
     while not os.path.isdir(folder):
+        if os.path.exists(folder):
+            raise UsageError(f"--out: {out} cannot be a folder: {folder} is a file")
         folder = os.path.dirname(folder)
     if not os.access(folder, os.W_OK):
         raise UsageError(f"--out: {out} cannot be written (no write access to {folder})")
+
+
+def _save(out: str, write) -> str:
+    """``write(folder)`` into ``out``; if that fails after all (the disk, a race), into a new temporary folder
+    instead, said on stderr: a trained model is never lost. Returns the folder used."""
+    try:
+        os.makedirs(out, exist_ok=True)
+        write(out)
+        return out
+    except OSError as err:
+        import tempfile
+
+        fallback = tempfile.mkdtemp(prefix="art-accel-run-")
+        write(fallback)
+        print(f"art-accel: could not write {out} ({type(err).__name__}: {err}); saved to {fallback} instead",
+              file=sys.stderr)
+        return fallback
 
 
 def _evaluate(args) -> int:

@@ -33,6 +33,10 @@ def plot_eps_distribution(history, path: Optional[str] = None):
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    if "eps_space" not in history.config or "eps_counts" not in history.keys():
+        raise ValueError(f"plot_eps_distribution: the history of {history.method!r} has no per-sample eps "
+                         "distribution (eps_space, eps_counts): it plots an ECAS history (or a trainer with "
+                         "budget=EntropyEps())")
     space = history.config["eps_space"]
     counts = np.array(history["eps_counts"], dtype=float)
     shares = counts / np.maximum(counts.sum(1, keepdims=True), 1)

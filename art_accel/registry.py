@@ -36,6 +36,11 @@ ENTRIES: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "mplus-trades": ("mplus:AdversarialTrainerMPlus", {"base": "trades"}),
     "mplus-mart": ("mplus:AdversarialTrainerMPlus", {"base": "mart"}),
     "nfgsm": ("nfgsm:AdversarialTrainerNFGSM", {}),
+    # the names the docs, the benchmarks and results.md use
+    "pgd-10": ("baselines:AdversarialTrainerPGD", {"max_iter": 10}),
+    "pgd-7": ("baselines:AdversarialTrainerPGD", {"max_iter": 7}),
+    "fgsm-rs": ("baselines:AdversarialTrainerFGSM", {}),
+    "mplus-deat": ("mplus:AdversarialTrainerMPlus", {"base": "free"}),
 }
 
 

@@ -70,3 +70,41 @@ def test_one_hot_labels_in_an_npz(tmp_path):
 
     d = load_npz(str(tmp_path / "d.npz"))
     assert np.array_equal(d.y_train, y_train) and np.array_equal(d.y_test, y_test) and d.nb_classes == 3
+
+
+def test_an_out_path_through_a_file_is_refused_before_training(tmp_path, capsys):
+    (tmp_path / "README.md").write_text("x")
+    out = tmp_path / "README.md" / "x"
+    assert main(["train", "--method", "fgsm", "--out", str(out)] + FAST) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "is a file" in err and "Traceback" not in err
+
+
+def test_a_save_that_fails_after_training_keeps_the_model_in_a_fallback_folder(tmp_path, capsys, monkeypatch):
+    import os
+
+    from art_accel import cli
+
+    out = str(tmp_path / "run")
+    real = os.makedirs
+
+    def makedirs(path, *args, **kwargs):
+        if os.path.abspath(path) == os.path.abspath(out):
+            raise OSError(28, "No space left on device")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(cli.os, "makedirs", makedirs)
+    assert main(["train", "--method", "fgsm", "--attacks", "pgd2", "--out", out] + FAST) == 0
+    err = capsys.readouterr().err
+    fallback = err.split("saved to ")[1].split(" instead")[0]
+    assert all(os.path.isfile(os.path.join(fallback, f)) for f in ("model.pt", "history.json", "evaluation.json"))
+
+
+@pytest.mark.parametrize("name,cls,kwargs", [("mplus-deat", "AdversarialTrainerMPlus", {"base": "free"}),
+                                             ("fgsm-rs", "AdversarialTrainerFGSM", {}),
+                                             ("pgd-10", "AdversarialTrainerPGD", {"max_iter": 10})])
+def test_the_documented_method_names_are_accepted(name, cls, kwargs):
+    from art_accel.registry import get_method
+
+    method = get_method(name)
+    assert getattr(method, "func", method).__name__ == cls and getattr(method, "keywords", {}) == kwargs

@@ -344,6 +344,10 @@ class AdversarialTrainerBase(Trainer):
 
     # ------------------------------------------------------------------ public API
 
+    def predict(self, x, **kwargs):
+        """The classifier's predictions for ``x`` (ART's trainers' ``predict``: ``classifier.predict(x, **kwargs)``)."""
+        return self._classifier.predict(x, **kwargs)
+
     def reset(self) -> None:
         """Start the method over: the next ``fit`` begins at epoch 0 with fresh schedules, per-sample state and
         history (the classifier's weights and optimizer are not touched)."""
@@ -428,14 +432,15 @@ class AdversarialTrainerBase(Trainer):
         """Whether a part keeps per-sample state (batches need their dataset positions)."""
         return any(p.uses_index for p in self.parts)
 
-    def fit_generator(self, generator, nb_epochs: Optional[int] = None, **kwargs) -> TrainingHistory:
+    def fit_generator(self, generator, nb_epochs: Optional[int] = None, scheduler: Optional[Any] = None,
+                      **kwargs) -> TrainingHistory:
         """
         Train from an ART ``DataGenerator``. A ``PyTorchDataGenerator`` is read through its DataLoader;
         others through ``get_batch()`` (numpy batches, copied to the device one by one).
         """
         loader = loader_of(generator)
         check_batch_size_for_batchnorm(generator.batch_size, self.network.model, "generator.batch_size")
-        return self.fit_loader(loader, nb_epochs=nb_epochs, **kwargs)
+        return self.fit_loader(loader, nb_epochs=nb_epochs, scheduler=scheduler, **kwargs)
 
     def _run(self, batches, n_batches, n_samples, nb_epochs, validation_data, scheduler, options) -> TrainingHistory:
         check_optimizer(self._classifier)
