@@ -188,14 +188,49 @@ class ArrayBatches:
             yield Batch(self.x[idx], self.y[idx], idx)
 
 
-def loader_of(generator):
-    """What ``fit_generator`` reads of an ART ``DataGenerator``: a ``PyTorchDataGenerator``'s DataLoader, or
-    ``get_batch()`` (numpy batches, copied to the device one by one) ``ceil(size / batch_size)`` times an epoch."""
+class _WithIndex(torch.utils.data.Dataset):
+    """A map-style dataset whose items ``(x, y)`` come back as ``(x, y, position)``."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        item = self.dataset[i]
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise ValueError("generator: its dataset's items must be (x, y) to be given their dataset positions; "
+                             "or train with trainer.fit_loader(loader) on a loader yielding (x, y, index)")
+        return item[0], item[1], i
+
+
+def with_index(loader: torch.utils.data.DataLoader) -> torch.utils.data.DataLoader:
+    """The same loader (sampler, batches, collation, workers) over its dataset with each item's position added,
+    for trainers with per-sample state; refused with the one line to write instead where it cannot be done."""
+    dataset = loader.dataset
+    if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__"):
+        raise ValueError("generator: its DataLoader reads an iterable dataset, whose samples have no positions; "
+                         "this trainer keeps per-sample state: train with trainer.fit_loader(loader) on a loader "
+                         "yielding (x, y, index)")
+    return torch.utils.data.DataLoader(_WithIndex(dataset), batch_sampler=loader.batch_sampler,
+                                       collate_fn=loader.collate_fn, num_workers=loader.num_workers,
+                                       pin_memory=loader.pin_memory)
+
+
+def loader_of(generator, needs_index: bool = False):
+    """What ``fit_generator`` reads of an ART ``DataGenerator``: a ``PyTorchDataGenerator``'s DataLoader (with
+    dataset positions added when ``needs_index``), or ``get_batch()`` (numpy batches, copied to the device one by
+    one) ``ceil(size / batch_size)`` times an epoch."""
     from art.data_generators import DataGenerator
 
     if not isinstance(generator, DataGenerator):
         raise TypeError(f"generator must be an art.data_generators.DataGenerator, got {type(generator)!r}")
     loader = getattr(generator, "iterator", None)
     if isinstance(loader, torch.utils.data.DataLoader):
-        return loader
+        return with_index(loader) if needs_index else loader
+    if needs_index:
+        raise ValueError(f"generator: a {type(generator).__name__} yields batches without their dataset positions, "
+                         "and this trainer keeps per-sample state: wrap the data in a PyTorchDataGenerator over a "
+                         "DataLoader, or train with trainer.fit_loader(loader) on a loader yielding (x, y, index)")
     return GetBatchLoader(generator, -(-generator.size // generator.batch_size))

@@ -435,10 +435,11 @@ class AdversarialTrainerBase(Trainer):
     def fit_generator(self, generator, nb_epochs: Optional[int] = None, scheduler: Optional[Any] = None,
                       **kwargs) -> TrainingHistory:
         """
-        Train from an ART ``DataGenerator``. A ``PyTorchDataGenerator`` is read through its DataLoader;
-        others through ``get_batch()`` (numpy batches, copied to the device one by one).
+        Train from an ART ``DataGenerator``. A ``PyTorchDataGenerator`` is read through its DataLoader (for
+        per-sample state, the same loader over its dataset with each sample's position added); others through
+        ``get_batch()`` (numpy batches, copied to the device one by one).
         """
-        loader = loader_of(generator)
+        loader = loader_of(generator, self.needs_index)
         check_batch_size_for_batchnorm(generator.batch_size, self.network.model, "generator.batch_size")
         return self.fit_loader(loader, nb_epochs=nb_epochs, scheduler=scheduler, **kwargs)
 
