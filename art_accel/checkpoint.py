@@ -139,7 +139,7 @@ def _verified_payload(path: str, map_location, fail) -> Dict[str, Any]:
     return payload
 
 
-def load_weights(classifier, path: str) -> int:
+def load_weights(classifier, path: str, averaged: bool = True) -> int:
     """
     Load the model weights of an art-accel checkpoint (``checkpoint_path=``, ``best_checkpoint_path=`` or
     ``save_checkpoint``) into ``classifier`` for evaluation, e.g. ``art_accel.load_weights(clf, "best.pt")``;
@@ -148,6 +148,7 @@ def load_weights(classifier, path: str) -> int:
 
     :param classifier: An ART ``PyTorchClassifier`` with the checkpoint's architecture.
     :param path: The checkpoint file.
+    :param averaged: For a run with ``averaging=``: the averaged weights (default), else the live ones.
     """
     def fail(why: str) -> CheckpointError:
         return CheckpointError(f"load_weights: {path}: {why}")
@@ -155,10 +156,16 @@ def load_weights(classifier, path: str) -> int:
     if not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path):
         raise FileNotFoundError(f"load_weights: no checkpoint at {path}")
     payload = _verified_payload(path, classifier.device, fail)
-    problem = _same_structure(payload["model"], classifier.model.state_dict(), "model")
+    average = (payload["method_state"].get("averaging") or {}).get("average") if averaged else None
+    weights = payload["model"] if average is None else average
+    problem = _same_structure(weights, {k: v.float() if v.is_floating_point() else v
+                                        for k, v in classifier.model.state_dict().items()}
+                              if average is not None else classifier.model.state_dict(), "model")
     if problem:
         raise fail(problem)
-    classifier.model.load_state_dict(payload["model"])
+    with torch.no_grad():
+        for k, v in classifier.model.state_dict().items():
+            v.copy_(weights[k].to(v.dtype))
     return int(payload["epoch"])
 
 

@@ -98,6 +98,7 @@ def _load(args):
 
 
 def _train(args) -> int:
+    from art_accel.averaging import EMA
     from art_accel.evaluation import evaluate_robustness
     from art_accel.registry import get_method
 
@@ -119,8 +120,12 @@ def _train(args) -> int:
     eps = args.eps if args.eps is not None else _default_eps(data.input_shape)
     clf = build_classifier(data.input_shape, data.nb_classes, args.width, args.lr, args.device)
     try:
+        averaging = EMA(args.averaging) if args.averaging else None
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"--averaging: {err}") from None
+    try:
         trainer = cls(clf, eps=eps, nb_epochs=args.epochs, verbose=not args.quiet and sys.stderr.isatty(),
-                      **params)
+                      averaging=averaging, **params)
     except (TypeError, ValueError) as err:
         raise UsageError(f"--param / --eps: {err}") from None
     n_val = min(args.n_eval, 500)
@@ -269,6 +274,8 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--param", action="append", default=[], help="method parameter key=value (repeatable)")
     t.add_argument("--attacks", default="pgd20,cw20", help="comma-separated pgdK/cwK attacks after training")
     t.add_argument("--autoattack", type=int, default=0, help="also run AutoAttack on this many test samples")
+    t.add_argument("--averaging", type=float, default=0.0, metavar="DECAY",
+                   help="keep an EMA of the weights with this decay, e.g. 0.999, and evaluate it (default 0: off)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default="runs/latest")
     t.add_argument("--quiet", action="store_true", help="no progress bars (also off when stderr is not a terminal)")

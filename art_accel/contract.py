@@ -7,7 +7,8 @@ instead of recognising each other by name or type:
 
 - ``stage``: ``"schedule"`` (the attack strength of an epoch), ``"base"`` (how the adversarial batch is built
   and what the update trains on; one per trainer), ``"budget"`` (per-batch overrides of the attack) or
-  ``"guard"`` (checks after each epoch). Parts run in stage order, then in the order they were assembled;
+  ``"guard"`` (checks after each epoch) or ``"averaging"`` (weight averaging). Parts run in stage order, then
+  in the order they were assembled;
 - ``sets_k``: sets the number of attack steps each epoch (at most one per trainer);
 - ``sets_step_each_epoch`` / ``sets_eps_each_epoch``: rewrites the attack's step / budget at each epoch's start;
 - ``sets_eps`` / ``sets_step`` / ``sets_start``: overrides, per batch, the attack's ``eps`` / ``eps_step`` /
@@ -40,7 +41,7 @@ import torch
 from art_accel.attacks import AttackResult, AttackStrength
 from art_accel.augmentation import CropFlipParams
 
-STAGES = ("schedule", "base", "budget", "guard")
+STAGES = ("schedule", "base", "budget", "guard", "averaging")
 #: Per-batch attack values a budget part may override, by the capability that declares it.
 BATCH_VALUES = {"sets_eps": "eps", "sets_step": "eps_step", "sets_start": "delta_init"}
 
@@ -75,7 +76,7 @@ class Part:
     A piece of a method (see the module for the capabilities it declares and what of the trainer it may
     use). Every hook is optional; ``self.trainer`` is set by :meth:`bind`.
 
-    :cvar stage: ``"schedule"``, ``"base"``, ``"budget"`` or ``"guard"``.
+    :cvar stage: ``"schedule"``, ``"base"``, ``"budget"``, ``"guard"`` or ``"averaging"``.
     :cvar key: Name under which the part's configuration and checkpoint state are stored.
     """
 

@@ -15,7 +15,7 @@ from art_accel.contract import STAGES, Batch, Part, StepOutput
 from art_accel.registry import method_modules
 
 #: Modules holding parts besides the methods' own.
-LIBRARY_MODULES = ("art_accel.trainers.objectives", "art_accel.schedules", "art_accel.guard")
+LIBRARY_MODULES = ("art_accel.trainers.objectives", "art_accel.schedules", "art_accel.guard", "art_accel.averaging")
 
 
 def _catalogue() -> Dict[str, type]:

@@ -93,3 +93,18 @@ def atas_first_half(rank, out):
 def atas_resumed(rank, out):
     path = os.path.join(out, "ckpt.pt")
     _atas_run(os.path.join(out, "resumed.pt"), 4, checkpoint=path, resume=path)
+
+
+def pgd_averaging(rank, out):
+    from art_accel import AdversarialTrainerPGD
+    from art_accel.averaging import EMA
+    from art_accel.distributed import sharded_loader
+
+    from digests import _data
+
+    x, y = _data()
+    clf = _classifier()
+    ema = EMA(decay=0.8)
+    t = AdversarialTrainerPGD(clf, eps=0.1, max_iter=2, num_random_init=0, averaging=ema, verbose=False)
+    t.fit_loader(sharded_loader(x, y, batch_size=8, shuffle=False), nb_epochs=2)
+    torch.save(ema.average, os.path.join(out, f"average{rank}.pt"))

@@ -108,3 +108,12 @@ def test_the_documented_method_names_are_accepted(name, cls, kwargs):
 
     method = get_method(name)
     assert getattr(method, "func", method).__name__ == cls and getattr(method, "keywords", {}) == kwargs
+
+
+def test_averaging_flag(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--method", "fgsm", "--attacks", "pgd2", "--averaging", "0.9", "--out", str(out)] + FAST) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert history["config"]["averaging"]["decay"] == 0.9
+    assert main(["train", "--averaging", "1.5", "--out", str(tmp_path / "r2")] + FAST) == 2
+    assert "--averaging" in capsys.readouterr().err

@@ -59,3 +59,19 @@ def test_checkpoint_on_two_ranks_resumes_on_two_ranks_bit_exactly(tmp_path):
     resumed = torch.load(tmp_path / "resumed.pt", weights_only=True)
     assert all(torch.equal(full[k], resumed[k]) for k in full)
     assert os.path.exists(tmp_path / "ckpt.pt")
+
+
+def test_averaging_under_ddp_is_the_same_on_every_rank_and_equals_one_process(tmp_path):
+    # every rank applies the same all-reduced update to the same weights, so each computes the same average
+    _spawn("pgd_averaging", tmp_path, "avg")
+    from art_accel.averaging import EMA
+
+    a0 = torch.load(tmp_path / "average0.pt", weights_only=True)
+    a1 = torch.load(tmp_path / "average1.pt", weights_only=True)
+    assert all(torch.equal(a0[k], a1[k]) for k in a0)
+    x, y = _data()
+    ema = EMA(decay=0.8)
+    AdversarialTrainerPGD(_classifier(), eps=0.1, max_iter=2, num_random_init=0, averaging=ema,
+                          verbose=False).fit(x, y, batch_size=16, nb_epochs=2, shuffle=False)
+    for k, v in ema.average.items():
+        assert torch.allclose(a0[k], v, atol=1e-6), k

@@ -23,12 +23,12 @@ from art_accel.augmentation import RandomCropFlip
 from art_accel.checkpoint import checkpoint_payload, resume_trainer, write_checkpoint
 from art_accel.contract import STAGES, Batch, Part, StepOutput
 from art_accel.fit_options import FitOptions
-from art_accel.guard import OverfittingGuard
 from art_accel.history import TrainingHistory
 from art_accel.loader_checks import ArrayBatches, CheckedBatches, check_loader, has_batchnorm, loader_of
 from art_accel.network import Network
 from art_accel.robust_accuracy import validation_accuracy
 from art_accel.trainers import update as updates
+from art_accel.trainers.assembly import as_parts, guard_parts, one_each, one_part
 from art_accel.trainers.objectives import PGDAT, BasePart
 from art_accel.validation import (
     check_batch_size_for_batchnorm,
@@ -42,37 +42,6 @@ from art_accel.validation import (
     check_optimizer,
     check_scheduler_length,
 )
-
-
-def _as_parts(value, name: str) -> List[Part]:
-    """``schedule=`` / ``budget=`` as a list of parts of that stage."""
-    if value is None:
-        return []
-    parts = [value] if isinstance(value, Part) else list(value) if isinstance(value, (list, tuple)) else None
-    if parts is None or not all(isinstance(p, Part) for p in parts):
-        raise TypeError(f"{name} must be a part (art_accel.parts) or a list of parts, got {value!r}")
-    for p in parts:
-        if p.stage != name:
-            raise ValueError(f"{name}: {type(p).__name__} is a {p.stage} part; pass it as {p.stage}=")
-    return parts
-
-
-def _guard(value) -> List[Part]:
-    """``co_guard=`` as a list of at most one guard part."""
-    if value is None or value is False:
-        return []
-    if value is True:
-        return [OverfittingGuard()]
-    if isinstance(value, Part) and value.stage == "guard":
-        return [value]
-    raise TypeError(f"co_guard must be True, False or an art_accel.guard.OverfittingGuard, got {value!r}")
-
-
-def _one_each(having: Sequence[Part], what: str) -> None:
-    """Refuse two parts declaring the same exclusive capability."""
-    if len(having) > 1:
-        raise ValueError(f"parts: {type(having[0]).__name__} and {type(having[1]).__name__} would both set {what}; "
-                         "a trainer takes one")
 
 
 class AdversarialTrainerBase(Trainer):
@@ -100,6 +69,8 @@ class AdversarialTrainerBase(Trainer):
     :param budget: Extra per-sample budget part(s), e.g. :class:`~art_accel.trainers.ecas.EntropyEps`.
     :param co_guard: ``True`` or an :class:`~art_accel.guard.OverfittingGuard`: detect catastrophic
                      overfitting after each epoch and roll back to the last good epoch (opt-in; default off).
+    :param averaging: An :class:`~art_accel.averaging.EMA`: an exponential moving average of the weights, which
+                      validation judges and the classifier holds after ``fit`` (default None: none).
     :param precision: ``"32"`` (default), ``"bf16"`` (forwards of the attack and the update under
                       ``torch.autocast`` in bfloat16) or ``"16-mixed"`` (float16 autocast with a
                       ``torch.amp.GradScaler`` on the update). Losses, per-sample state and optimizer in float32.
@@ -128,6 +99,7 @@ class AdversarialTrainerBase(Trainer):
         schedule: Union[Part, Sequence[Part], None] = None,
         budget: Union[Part, Sequence[Part], None] = None,
         co_guard: Union[bool, Part, None] = None,
+        averaging: Optional[Part] = None,
         precision: str = "32",
         memory_format: str = "contiguous",
         base: Optional[BasePart] = None,
@@ -175,8 +147,9 @@ class AdversarialTrainerBase(Trainer):
         self.label_smoothing = 0.0
         #: The classifier's loss when it is not plain cross-entropy (then the update trains on it), else None.
         self.update_loss = updates.custom_loss(classifier)
-        self._assemble(PGDAT() if base is None else base, parts, _as_parts(schedule, "schedule"),
-                       _as_parts(budget, "budget"), _guard(co_guard))
+        self._assemble(PGDAT() if base is None else base, parts, as_parts(schedule, "schedule"),
+                       as_parts(budget, "budget"), guard_parts(co_guard),
+                       one_part(averaging, "averaging", "averaging", "an art_accel.averaging.EMA (or None)"))
 
     def _assemble(self, base: BasePart, own: Sequence[Part], *extra: Sequence[Part]) -> None:
         """Bind the parts in stage order (stable), build the attack, let each part check the others, and refuse
@@ -193,7 +166,7 @@ class AdversarialTrainerBase(Trainer):
         keys = [p.key for p in self.parts]
         if len(set(keys)) != len(keys):
             raise ValueError(f"parts: each part may appear once, got {keys}")
-        _one_each([p for p in self.parts if p.makes_attack], "the trainer's attack")
+        one_each([p for p in self.parts if p.makes_attack], "the trainer's attack")
         for part in self.parts:
             part.bind(self)
         maker = next((p for p in self.parts if p.makes_attack), None)
@@ -202,13 +175,15 @@ class AdversarialTrainerBase(Trainer):
                                    strength=self.strength))
         for part in self.parts:
             part.check(self)
-        _one_each([p for p in self.parts if p.sets_eps], "the attack's per-batch eps")
-        _one_each([p for p in self.parts if p.sets_step], "the attack's per-batch eps_step")
-        _one_each([p for p in self.parts if p.sets_start], "the attack's per-batch delta_init")
-        named = [p for p in added if p.stage != "guard"]
+        one_each([p for p in self.parts if p.sets_eps], "the attack's per-batch eps")
+        one_each([p for p in self.parts if p.sets_step], "the attack's per-batch eps_step")
+        one_each([p for p in self.parts if p.sets_start], "the attack's per-batch delta_init")
+        named = [p for p in added if p.stage not in ("guard", "averaging")]
         if named:
             self.method_name = "+".join([self.method_name] + [p.key for p in named])
         self._batch_parts = [p for p in self.parts if type(p).on_batch_end is not Part.on_batch_end]
+        #: The weight-averaging part (:class:`~art_accel.averaging.EMA`), or None.
+        self.averaging = next((p for p in self.parts if p.stage == "averaging"), None)
         #: Whether every update also returns its input gradient (a part reads it).
         self.wants_input_grad = any(p.needs_input_grad for p in self.parts)
 
@@ -457,6 +432,8 @@ class AdversarialTrainerBase(Trainer):
                 raise ValueError(f"fit: this trainer's per-sample state is for {self.n_samples} samples, this data "
                                  f"has {n_samples}: call trainer.reset() to start over")
             history = self.history
+            if self.averaging is not None:
+                self.averaging.on_fit_continue()
             start = history.records[-1]["epoch"] + 1
             end = start + nb_epochs
         else:
@@ -480,6 +457,8 @@ class AdversarialTrainerBase(Trainer):
                 timer = self._epoch(epoch, record, batches, n_batches, meter, opts)
             except Exception:
                 self._restore_weights(saved)  # a failed epoch leaves the weights as they were at its start
+                if self.averaging is not None:
+                    self.averaging.load_state_dict(saved[2])
                 raise
             spent = self.counter.since(before)
             passes = torch.tensor([spent.training_forward(), spent.training_backward()], dtype=torch.float64)
@@ -497,6 +476,8 @@ class AdversarialTrainerBase(Trainer):
             if opts.after.after(self, record, scheduler) or self.stop_reason is not None:
                 break
         opts.after.close()
+        if self.averaging is not None:
+            self.averaging.on_fit_end()
         self.network.model.eval()
         return history
 
@@ -529,9 +510,10 @@ class AdversarialTrainerBase(Trainer):
         return timer
 
     def _weights_snapshot(self) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
-        """Copies of the model's and the optimizer's state (restored if the epoch fails)."""
+        """Copies of the model's and the optimizer's state (and the average's) restored if the epoch fails."""
         return ({k: v.detach().clone() for k, v in self.network.model.state_dict().items()},
-                copy.deepcopy(self.optimizer.state_dict()))
+                copy.deepcopy(self.optimizer.state_dict()),
+                None if self.averaging is None else copy.deepcopy(self.averaging.state_dict()))
 
     def _restore_weights(self, saved) -> None:
         self.network.model.load_state_dict(saved[0])
@@ -551,5 +533,9 @@ class AdversarialTrainerBase(Trainer):
             torch.distributed.barrier()
 
     def _validate(self, x: torch.Tensor, y: torch.Tensor, max_iter: int) -> Dict[str, float]:
-        """Clean and PGD-``max_iter`` accuracy at the run's budget (also while a schedule ramps the training eps)."""
-        return validation_accuracy(self.network, x, y, self.target_eps, max_iter)
+        """Clean and PGD-``max_iter`` accuracy at the run's budget (also while a schedule ramps the training eps):
+        of the averaged model when averaging is on (the live model's as ``val_live_*``)."""
+        def measure():
+            return validation_accuracy(self.network, x, y, self.target_eps, max_iter)
+
+        return measure() if self.averaging is None else self.averaging.validated(measure)

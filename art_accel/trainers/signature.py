@@ -11,7 +11,7 @@ from art_accel.trainers.base import AdversarialTrainerBase
 
 #: Keyword arguments every public trainer passes on to :class:`AdversarialTrainerBase`.
 COMMON_PARAMETERS = ("nb_epochs", "batch_size", "attack_mode", "augmentation", "verbose", "schedule", "budget",
-                     "co_guard", "precision", "memory_format")
+                     "co_guard", "averaging", "precision", "memory_format")
 
 
 def with_common_parameters(init):
