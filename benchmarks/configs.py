@@ -77,6 +77,7 @@ METHODS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "fgsm-rs-guard": ("fgsm", {"co_guard": True}),
     "atas-guard": ("atas", {"co_guard": True}),
     "atas-w2-guard": ("atas", {"warmup_epochs": 2, "co_guard": True}),  # cifar10-recipe's ATAS with the guard
+    "atas-w2-ema": ("atas", {"warmup_epochs": 2, "averaging": 0.999}),  # ... and with weight averaging
     "art-madry-pgd-10": ("ART:madry", {"max_iter": 10}),
     "art-fbf": ("ART:fbf", {}),
     "art-trades": ("ART:trades", {"max_iter": 10}),

@@ -146,8 +146,9 @@ def test_bad_decay(value, err, match):
 def test_averaging_given_wrongly_or_twice_is_refused():
     with pytest.raises(TypeError, match="averaging must be"):
         _fgsm([EMA(), EMA()])
-    with pytest.raises(TypeError, match="averaging must be"):
-        _fgsm(0.999)
+    assert _fgsm(0.99).averaging.decay == 0.99  # a decay is shorthand for EMA(decay)
+    with pytest.raises(ValueError, match="decay"):
+        _fgsm(1.5)
     ema = EMA()
     _fgsm(ema)
     with pytest.raises(ValueError, match="another trainer"):

@@ -20,6 +20,7 @@ from art_accel import distributed
 from art_accel.accounting import EpochMeter, PassCounter, Timer
 from art_accel.attacks import AttackResult, AttackStrength, OnDevicePGD
 from art_accel.augmentation import RandomCropFlip
+from art_accel.averaging import EMA
 from art_accel.checkpoint import checkpoint_payload, resume_trainer, write_checkpoint
 from art_accel.contract import STAGES, Batch, Part, StepOutput
 from art_accel.fit_options import FitOptions
@@ -69,8 +70,8 @@ class AdversarialTrainerBase(Trainer):
     :param budget: Extra per-sample budget part(s), e.g. :class:`~art_accel.trainers.ecas.EntropyEps`.
     :param co_guard: ``True`` or an :class:`~art_accel.guard.OverfittingGuard`: detect catastrophic
                      overfitting after each epoch and roll back to the last good epoch (opt-in; default off).
-    :param averaging: An :class:`~art_accel.averaging.EMA`: an exponential moving average of the weights, which
-                      validation judges and the classifier holds after ``fit`` (default None: none).
+    :param averaging: An :class:`~art_accel.averaging.EMA` (or its decay, a float): an exponential moving average
+                      of the weights, which validation judges and the classifier holds after ``fit`` (default None).
     :param precision: ``"32"`` (default), ``"bf16"`` (forwards of the attack and the update under
                       ``torch.autocast`` in bfloat16) or ``"16-mixed"`` (float16 autocast with a
                       ``torch.amp.GradScaler`` on the update). Losses, per-sample state and optimizer in float32.
@@ -149,7 +150,8 @@ class AdversarialTrainerBase(Trainer):
         self.update_loss = updates.custom_loss(classifier)
         self._assemble(PGDAT() if base is None else base, parts, as_parts(schedule, "schedule"),
                        as_parts(budget, "budget"), guard_parts(co_guard),
-                       one_part(averaging, "averaging", "averaging", "an art_accel.averaging.EMA (or None)"))
+                       one_part(EMA(averaging) if isinstance(averaging, float) else averaging, "averaging",
+                                "averaging", "an art_accel.averaging.EMA, a decay, or None"))
 
     def _assemble(self, base: BasePart, own: Sequence[Part], *extra: Sequence[Part]) -> None:
         """Bind the parts in stage order (stable), build the attack, let each part check the others, and refuse
