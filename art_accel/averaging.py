@@ -48,6 +48,7 @@ class EMA(Part):
         self.updates = 0
         self.average: Optional[Dict[str, torch.Tensor]] = None
         self._live: Optional[Dict[str, torch.Tensor]] = None
+        self._pairs = None
 
     def config(self) -> Dict[str, Any]:
         return {"averaging": {"decay": self.decay, "warmup": self.warmup, "final": self.final}}
@@ -56,25 +57,33 @@ class EMA(Part):
         """The decay of the ``n``-th update (0-based)."""
         return min(self.decay, (1 + n) / (10 + n)) if self.warmup else self.decay
 
-    def _params(self):
-        return [(k, p) for k, p in self.trainer.network.model.named_parameters()]
-
     def on_fit_start(self, n_samples) -> None:
         model = self.trainer.network.model
         self.updates = 0
-        self.average = {k: v.detach().float().clone() for k, v in model.state_dict().items()}
-        self._live = None
+        self.average = {k: v.detach().float().clone() if v.is_floating_point() else v.detach().clone()
+                        for k, v in model.state_dict().items()}
+        self._live = self._pairs = None
+
+    def _tensor_pairs(self):
+        """(average, live) tensors to average and to copy, found once: ``load_state_dict`` copies in place, so the
+        live tensors stay the same objects."""
+        model = self.trainer.network.model
+        params = {k for k, p in model.named_parameters() if p.is_floating_point()}
+        pairs = ([], [])
+        for k, v in model.state_dict().items():
+            pairs[0 if k in params else 1].append((self.average[k], v.detach()))  # buffers: the live model's
+        return pairs
 
     def on_batch_end(self, batch, out) -> None:
-        d = self.decay_at(self.updates)
+        if self._pairs is None:
+            self._pairs = self._tensor_pairs()
+        weight = 1.0 - self.decay_at(self.updates)
         self.updates += 1
         with torch.no_grad():
-            params = dict(self._params())
-            for k, v in self.trainer.network.model.state_dict().items():
-                if k in params and v.is_floating_point():
-                    self.average[k].lerp_(v.detach().float(), 1.0 - d)
-                else:  # buffers (BatchNorm statistics, counters): the live model's
-                    self.average[k].copy_(v.detach())
+            for avg, live in self._pairs[0]:
+                avg.lerp_(live.float(), weight)
+            for avg, live in self._pairs[1]:
+                avg.copy_(live)
 
     def on_epoch_end(self, epoch: int, record: Dict[str, Any]) -> Dict[str, Any]:
         """The decay of the epoch's last update and the updates so far (host integers: no device read)."""
@@ -126,3 +135,4 @@ class EMA(Part):
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.updates = state["updates"]
         self.average = None if state["average"] is None else {k: v.clone() for k, v in state["average"].items()}
+        self._pairs = None  # new average tensors

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from art_accel.contract import Batch
-from art_accel.validation import check_inputs, labels_to_indices
+from art_accel.validation import check_inputs, has_batchnorm, labels_to_indices
 
 
 def _host(a, name: str, epoch: int):
@@ -124,11 +124,6 @@ class CheckedBatches:
                 raise ValueError(f"loader: epoch {epoch}: rank {self.shard[0]} got dataset positions of another "
                                  "rank's shard (use art_accel.distributed.ShardedSampler)")
         return index.to(self.device, torch.int64, non_blocking=True)
-
-
-def has_batchnorm(model: torch.nn.Module) -> bool:
-    """Whether ``model`` has a BatchNorm layer (which cannot train on a batch of one sample)."""
-    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 def check_loader(loader, n_batches: Optional[int], n_samples: Optional[int], nb_epochs: int,

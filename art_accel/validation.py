@@ -203,9 +203,14 @@ def check_resolution(delta_resolution) -> Optional[Tuple[int, int]]:
     return res
 
 
+def has_batchnorm(model: torch.nn.Module) -> bool:
+    """Whether ``model`` has a BatchNorm layer (1d, 2d, 3d or SyncBatchNorm: none trains on a batch of one)."""
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
 def check_batch_size_for_batchnorm(batch_size: Optional[int], model, name: str = "batch_size") -> None:
-    """A batch of one sample cannot train a model with BatchNorm (1d, 2d, 3d or SyncBatchNorm): refuse it."""
-    if batch_size == 1 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+    """A batch of one sample cannot train a model with BatchNorm: refuse it."""
+    if batch_size == 1 and has_batchnorm(model):
         raise ValueError(f"{name} is 1, but the model has BatchNorm layers, which cannot train on a batch of one "
                          "sample: use a batch size of at least 2")
 
@@ -213,9 +218,9 @@ def check_batch_size_for_batchnorm(batch_size: Optional[int], model, name: str =
 def check_scheduler_length(scheduler, scheduler_step: str, steps_needed: Optional[int]) -> None:
     """A fixed-length scheduler (torch's ``OneCycleLR``) must have ``steps_needed`` steps left, or torch fails
     part-way through the run ("Tried to step ... times")."""
-    total = getattr(scheduler, "total_steps", None)
-    if total is None or steps_needed is None or not isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
+    if steps_needed is None or not isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
         return
+    total = scheduler.total_steps
     left = total - scheduler.last_epoch
     if steps_needed > left:
         unit = "batches" if scheduler_step == "batch" else "epochs"

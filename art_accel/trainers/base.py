@@ -25,7 +25,7 @@ from art_accel.checkpoint import checkpoint_payload, resume_trainer, write_check
 from art_accel.contract import STAGES, Batch, Part, StepOutput
 from art_accel.fit_options import FitOptions
 from art_accel.history import TrainingHistory
-from art_accel.loader_checks import ArrayBatches, CheckedBatches, check_loader, has_batchnorm, loader_of
+from art_accel.loader_checks import ArrayBatches, CheckedBatches, check_loader, loader_of
 from art_accel.network import Network
 from art_accel.robust_accuracy import validation_accuracy
 from art_accel.trainers import update as updates
@@ -42,6 +42,7 @@ from art_accel.validation import (
     check_number,
     check_optimizer,
     check_scheduler_length,
+    has_batchnorm,
 )
 
 
