@@ -16,6 +16,7 @@ ROOT = os.path.abspath(sys.argv[1])
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 
 import art_accel  # noqa: E402
+
 from conftest import make_classifier  # noqa: E402
 
 assert os.path.dirname(os.path.dirname(os.path.abspath(art_accel.__file__))) == ROOT, art_accel.__file__
