@@ -31,7 +31,7 @@ EPS = 16 / 255
 EPOCHS, BATCH, LR_MAX, PEAK = 30, 128, 0.003, 0.4
 #: Method -> keyword arguments (FGSM-RS at step 2 eps, the setting's collapse).
 METHODS = {"fgsm": ("fgsm", {"eps_step": 2 * EPS}), "atas": ("atas", {}), "nfgsm": ("nfgsm", {}),
-           "atas-authors": ("atas", {"step_bounds": "authors"})}
+           "atas-authors": ("atas", {"step_bounds": "authors"}), "pgd-10": ("pgd", {"max_iter": 10})}
 #: Guard variants: None (no guard) or the OverfittingGuard's keyword arguments.
 GUARDS: Dict[str, Optional[Dict[str, Any]]] = {"none": None, "default": {}, "wong": {"rule": "absolute"},
                                               "passive": {"rule": "absolute", "drop": 1.0}}
@@ -63,7 +63,9 @@ def triangle(optimizer, total_steps: int):
         optimizer, lambda i: float(np.interp(i, [0, peak, total_steps], [0.0, 1.0, 0.0])))
 
 
-def run(method: str, guard: str, seed: int, data, epochs: int = EPOCHS) -> Dict[str, Any]:
+def run(method: str, guard: str, seed: int, data, epochs: int = EPOCHS, n_autoattack: int = 0) -> Dict[str, Any]:
+    """Train one run and evaluate it: clean and PGD-20 on test images 0-999, AutoAttack (standard) on the first
+    ``n_autoattack`` (0: none)."""
     name, kwargs = METHODS[method]
     clf = classifier(seed)
     options = GUARDS[guard]
@@ -78,8 +80,13 @@ def run(method: str, guard: str, seed: int, data, epochs: int = EPOCHS) -> Dict[
     seconds = time.perf_counter() - start
     final = evaluate_robustness(clf, data.x_test[:1000], data.y_test[:1000], EPS, attacks=("clean", "pgd20"),
                                 seed=seed)
+    evaluation = {k: final[k] for k in ("clean", "pgd20", "n_samples")}
+    if n_autoattack:
+        aa = evaluate_robustness(clf, data.x_test, data.y_test, EPS, attacks=("autoattack",), seed=seed,
+                                 n_samples=n_autoattack, batch_size=n_autoattack)
+        evaluation.update(autoattack=aa["autoattack"], n_autoattack=n_autoattack)
     return {"method": method, "guard": guard, "guard_options": options, "seed": seed, "epochs": epochs,
-            "train_seconds": seconds, "evaluation": {k: final[k] for k in ("clean", "pgd20", "n_samples")},
+            "train_seconds": seconds, "evaluation": evaluation,
             "history": history.records, "machine": machine_info()}
 
 
