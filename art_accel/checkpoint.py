@@ -15,7 +15,7 @@ import copy
 import hashlib
 import os
 import struct
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -219,6 +219,22 @@ def _weights_finite(model: torch.nn.Module) -> bool:
     return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()) if tensors else True
 
 
+class RandomStates(NamedTuple):
+    """torch's CPU random state and, on CUDA, the device's (what a checkpoint holds for one process)."""
+
+    cpu: torch.Tensor
+    cuda: Optional[List[torch.Tensor]]
+
+    @classmethod
+    def now(cls, device: torch.device) -> "RandomStates":
+        return cls(torch.get_rng_state(), torch.cuda.get_rng_state_all() if device.type == "cuda" else None)
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.cpu)
+        if self.cuda is not None:
+            torch.cuda.set_rng_state_all(self.cuda)
+
+
 def checkpoint_payload(trainer, scheduler) -> Dict[str, Any]:
     """What a trainer's checkpoint holds after its last finished epoch (RNG states of every rank under DDP)."""
     history = trainer.history
@@ -227,7 +243,8 @@ def checkpoint_payload(trainer, scheduler) -> Dict[str, Any]:
     if not _weights_finite(trainer.network.model):
         raise FloatingPointError(f"save_checkpoint: the weights after epoch {history.records[-1]['epoch']} "
                                  "are not finite; nothing was written")
-    rng = torch.get_rng_state()
+    states = RandomStates.now(trainer.device)
+    rng = states.cpu
     if trainer.shard is not None:  # every rank's RNG state; rank 0 writes
         rng = distributed.gather_rows(rng[None], trainer.shard)
     return plain({
@@ -241,7 +258,7 @@ def checkpoint_payload(trainer, scheduler) -> Dict[str, Any]:
         "history": history.to_dict(),
         "method_state": trainer.method_state(),
         "torch_rng": rng,
-        "cuda_rng": torch.cuda.get_rng_state_all() if trainer.device.type == "cuda" else None,
+        "cuda_rng": states.cuda,
     })
 
 

@@ -39,6 +39,10 @@ def test_fit_in_a_loop_equals_one_fit(make):
     torch.manual_seed(1)
     for _ in range(5):
         loop = trainer.fit(x, y, batch_size=16, nb_epochs=1)
+        # what a user runs between calls draws from (or reseeds) torch's global RNG: it must not change training
+        clf_loop.predict(x[:8])
+        torch.rand(3)
+        art_accel.evaluate_robustness(clf_loop, x[:8], y[:8], eps=0.1, attacks=("pgd2",), seed=7)
     assert _records(loop) == _records(one)  # schedules, passes, losses, per epoch
     assert loop["epoch"] == [0, 1, 2, 3, 4]
     w1, w2 = clf_one.model.state_dict(), clf_loop.model.state_dict()

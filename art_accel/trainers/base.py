@@ -21,7 +21,7 @@ from art_accel.accounting import EpochMeter, PassCounter, Timer
 from art_accel.attacks import AttackResult, AttackStrength, OnDevicePGD
 from art_accel.augmentation import RandomCropFlip
 from art_accel.averaging import EMA
-from art_accel.checkpoint import checkpoint_payload, resume_trainer, write_checkpoint
+from art_accel.checkpoint import RandomStates, checkpoint_payload, resume_trainer, write_checkpoint
 from art_accel.contract import STAGES, Batch, Part, StepOutput
 from art_accel.fit_options import FitOptions
 from art_accel.history import TrainingHistory
@@ -123,6 +123,9 @@ class AdversarialTrainerBase(Trainer):
         self.run_epochs = None if nb_epochs is None else check_int(nb_epochs, "nb_epochs", low=1)
         self.nb_epochs = 20 if nb_epochs is None else self.run_epochs
         self.planned_epochs: Optional[int] = self.run_epochs
+        #: torch's random states at the end of the last finished epoch: a further ``fit`` call goes on from them,
+        #: so what runs between two calls (ART's ``predict``, an evaluation) cannot change the training
+        self._random_states: Optional[RandomStates] = None
         self.batch_size = check_int(batch_size, "batch_size", low=1)
         self.attack_mode = check_choice(attack_mode, "attack_mode", ("eval", "train"))
         if augmentation is not None and not isinstance(augmentation, RandomCropFlip):
@@ -330,6 +333,7 @@ class AdversarialTrainerBase(Trainer):
         """Start the method over: the next ``fit`` begins at epoch 0 with fresh schedules, per-sample state and
         history (the classifier's weights and optimizer are not touched)."""
         self.history = None
+        self._random_states = None
 
     def fit(
         self,
@@ -435,6 +439,8 @@ class AdversarialTrainerBase(Trainer):
                 raise ValueError(f"fit: this trainer's per-sample state is for {self.n_samples} samples, this data "
                                  f"has {n_samples}: call trainer.reset() to start over")
             history = self.history
+            if self._random_states is not None:
+                self._random_states.restore()
             if self.averaging is not None:
                 self.averaging.on_fit_continue()
             start = history.records[-1]["epoch"] + 1
@@ -475,6 +481,7 @@ class AdversarialTrainerBase(Trainer):
             history.append(record)
             if opts.checkpoint_path is not None:
                 self.save_checkpoint(opts.checkpoint_path, scheduler)
+            self._random_states = RandomStates.now(self.device)  # what the checkpoint holds
             epochs.set_postfix({k: record[k] for k in self.progress_keys if k in record}, refresh=False)
             if opts.after.after(self, record, scheduler) or self.stop_reason is not None:
                 break
