@@ -15,6 +15,8 @@ from typing import Dict
 
 import torch
 
+from art_accel import distributed
+
 #: Phases that count as training cost. Validation passes are kept apart.
 TRAINING_PHASES = ("attack", "update")
 
@@ -100,8 +102,15 @@ class RunningStats:
         self._max = torch.maximum(self._max, values.max())
         self._count += values.numel()
 
-    def read(self, prefix: str) -> Dict[str, float]:
-        """``{prefix_mean, prefix_min, prefix_max}`` (None when nothing was added), then reset."""
+    def read(self, prefix: str, shard=None) -> Dict[str, float]:
+        """``{prefix_mean, prefix_min, prefix_max}`` (None when nothing was added), then reset; under
+        DistributedDataParallel (``shard`` given) over every rank's values."""
+        if shard is not None:
+            local = torch.stack([self._sum, torch.tensor(float(self._count), dtype=torch.float64, device=self.device),
+                                 self._min.double(), self._max.double()])
+            rows = distributed.gather_rows(local[None], shard)
+            self._sum, self._count = rows[:, 0].sum(), int(rows[:, 1].sum())
+            self._min, self._max = rows[:, 2].min().float(), rows[:, 3].max().float()
         if self._count == 0:
             out = {f"{prefix}_mean": None, f"{prefix}_min": None, f"{prefix}_max": None}
         else:

@@ -3,14 +3,16 @@ Training under ``torch.distributed`` (DistributedDataParallel), with per-sample 
 index.
 
 Launch one process per device with ``torchrun --nproc_per_node N script.py``; in the script, call
-``torch.distributed.init_process_group(...)`` and train with ``fit_loader`` on :func:`sharded_loader` (or a
-loader over any dataset yielding ``(x, y, index)`` with a :class:`ShardedSampler`). Rank ``r`` of ``W`` owns
+``torch.distributed.init_process_group(...)`` and train with ``fit(x, y)`` (it shards the arrays itself) or
+``fit_loader`` on :func:`sharded_loader` (or a loader over any dataset yielding ``(x, y, index)`` with a
+:class:`ShardedSampler`). Rank ``r`` of ``W`` owns
 the samples ``r, r + W, r + 2W, ...`` for the whole run (shuffled within its shard every epoch), so each rank
 keeps only its ``N / W`` rows of the per-sample state (ATAS' ``v`` and perturbations); the last ``N mod W``
 samples are not used, so that every rank runs the same number of batches. The update runs through
 ``DistributedDataParallel`` (gradients all-reduced); the attack's input gradients run on the plain module,
-with no communication. Epoch metrics, pass counts and the M+ gradient magnitude are all-reduced, so the
-history is the same on every rank and describes the global run. Checkpoints are written by rank 0 with the
+with no communication (AWP's proxy gradients are averaged over the ranks). Epoch metrics, pass counts, the
+M+ gradient magnitude, ATAS' and ECAS' statistics and the guard's check counts are reduced over the ranks, so
+the history is the same on every rank and describes the global run. Checkpoints are written by rank 0 with the
 per-sample state gathered in dataset order and every rank's RNG state; they resume on the same world size.
 """
 from __future__ import annotations
@@ -40,6 +42,18 @@ def all_reduce_sum(*tensors: torch.Tensor) -> None:
         offset += n
 
 
+def all_reduce_mean(tensors: List[torch.Tensor]) -> None:
+    """Average same-dtype tensors over all ranks, in place (one collective, in their own dtype)."""
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for t in tensors:
+        n = t.numel()
+        t.copy_(flat[offset:offset + n].reshape(t.shape))
+        offset += n
+
+
 def setup(trainer, loader) -> Optional[Tuple[int, int]]:
     """
     ``trainer``'s shard under torch.distributed (None outside it): refuses what is not supported, checks that
@@ -50,11 +64,7 @@ def setup(trainer, loader) -> Optional[Tuple[int, int]]:
         return None
     base = trainer.objective
     if not base.ddp_ready:
-        raise ValueError(f"base: {base.name!r} is not supported under DistributedDataParallel yet "
-                         "(its update is not one forward and one backward); PGD-AT, FGSM, Free/DEAT and the "
-                         "methods on them are")
-    if any(p.stage == "guard" for p in trainer.parts):
-        raise ValueError("co_guard is not supported under DistributedDataParallel yet")
+        raise ValueError(f"base: {base.name!r} is not supported under DistributedDataParallel")
     if trainer.needs_index and not isinstance(getattr(loader, "sampler", None), ShardedSampler):
         raise ValueError("loader: per-sample state under DistributedDataParallel needs each rank's fixed shard: "
                          "use art_accel.distributed.sharded_loader or a ShardedSampler")

@@ -5,8 +5,10 @@ CO (Wong et al., "Fast is better than free", Section 5) is a model that resists 
 trains on while a multi-step attack breaks it. After every epoch the guard measures, on a fixed slice of the
 training data (the first ``slice_size`` samples the loop sees), the accuracy under FGSM with a random start
 (step 1.25 eps) and under a cheap PGD (``pgd_steps`` steps of eps/4 from a random start), in eval mode, with
-the random-number streams of training left untouched. It judges only at the run's full budget (not while a
-schedule such as :class:`~art_accel.schedules.EpsRamp` ramps eps up). Its rule (``rule=``):
+the random-number streams of training left untouched. Under DistributedDataParallel each rank checks the
+first ``slice_size`` samples of its own shard and the counts are summed over the ranks, so every rank decides
+the same (and, holding the same weights, rolls back to the same state). It judges only at the run's full
+budget (not while a schedule such as :class:`~art_accel.schedules.EpsRamp` ramps eps up). Its rule (``rule=``):
 
 - ``"signature"`` (default): CO's signature, all three of: the PGD accuracy below ``fall`` times its best
   (it fell), the single-step accuracy at least ``gap`` above it and the PGD accuracy at most ``ratio`` times
@@ -32,6 +34,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from art_accel import distributed
 from art_accel.accounting import Timer
 from art_accel.attacks import OnDevicePGD
 from art_accel.contract import Part
@@ -124,13 +127,17 @@ class OverfittingGuard(Part):
         t = self.trainer
         eps = t.eps
         devices = [t.device.index or 0] if t.device.type == "cuda" else []
-        out = {}
+        counts = []
         with eval_mode(t.network.model), torch.random.fork_rng(devices=devices):
-            checks = (("co_single_acc", 1.25 * eps, 1), ("co_multi_acc", eps / 4, self.pgd_steps))
-            for name, step, steps in checks:
+            for step, steps in ((1.25 * eps, 1), (eps / 4, self.pgd_steps)):
                 attack = OnDevicePGD(t.network, eps, step, steps, 1, phase="guard")
-                out[name] = float(correct_under(t.network, attack, self._x, self._y, "guard")) / self._y.shape[0]
-        return out
+                counts.append(correct_under(t.network, attack, self._x, self._y, "guard").to(torch.float64))
+        counts.append(torch.tensor(float(self._y.shape[0]), dtype=torch.float64, device=t.device))
+        counts = torch.stack(counts)
+        if t.shard is not None:  # every rank's slice: the same accuracies, so the same decision, on every rank
+            distributed.all_reduce_sum(counts)
+        single, multi, n = counts.tolist()
+        return {"co_single_acc": single / n, "co_multi_acc": multi / n}
 
     def collapsed(self, single: float, multi: float) -> bool:
         """Whether accuracies ``single`` (FGSM-RS) and ``multi`` (PGD) on the slice show a collapse by the rule."""

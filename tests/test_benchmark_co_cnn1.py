@@ -10,6 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 import cifar10_co_cnn1 as co  # noqa: E402
+
 from art_accel.data import Dataset  # noqa: E402
 
 pytestmark = pytest.mark.slow

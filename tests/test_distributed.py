@@ -75,3 +75,59 @@ def test_averaging_under_ddp_is_the_same_on_every_rank_and_equals_one_process(tm
                           verbose=False).fit(x, y, batch_size=16, nb_epochs=2, shuffle=False)
     for k, v in ema.average.items():
         assert torch.allclose(a0[k], v, atol=1e-6), k
+
+
+def test_trades_mart_and_awp_on_two_ranks_equal_one_process(tmp_path, monkeypatch):
+    # random starts from each sample's values (ddp_worker.content_noise), so that both runs start alike
+    _spawn("pair_equivalence", tmp_path, "pair")
+    x, y = _data()
+    for name in ddp_worker.PAIR_CASES:
+        with monkeypatch.context() as m:
+            m.setattr(torch, "rand_like", ddp_worker.content_noise)
+            m.setattr(torch, "randn_like", ddp_worker.content_normal)
+            clf, t = ddp_worker.pair_trainer(name)
+            h = t.fit(x, y, batch_size=16, nb_epochs=2, shuffle=False)
+        ddp = torch.load(tmp_path / f"{name}-weights.pt", weights_only=True)
+        for k, v in clf.model.state_dict().items():
+            assert torch.allclose(ddp[k], v, atol=1e-6), (name, k)
+        h0 = json.loads((tmp_path / f"{name}-history0.json").read_text())
+        assert h0 == json.loads((tmp_path / f"{name}-history1.json").read_text()), name
+        assert [r["backward_passes"] for r in h0] == [2 * b for b in h["backward_passes"]], name  # global
+        assert [r["loss"] for r in h0] == pytest.approx(h["loss"], rel=1e-5), name
+
+
+def test_awp_perturbation_is_the_same_on_every_rank(tmp_path):
+    _spawn("awp_perturbations", tmp_path, "awpdiff")
+    d0 = torch.load(tmp_path / "awp-diff0.pt", weights_only=True)
+    d1 = torch.load(tmp_path / "awp-diff1.pt", weights_only=True)
+    assert len(d0) == len(d1) == 3  # 3 batches of 8 per rank
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(d0, d1) for k in a)  # the ranks' batches differ
+
+
+def test_fit_on_arrays_shards_them_itself(tmp_path):
+    _spawn("fit_arrays", tmp_path, "fit")
+    x, y = _data()
+    clf = _classifier()
+    AdversarialTrainerPGD(clf, eps=0.1, max_iter=2, num_random_init=0, verbose=False).fit(
+        x, y, batch_size=16, nb_epochs=2, shuffle=False)
+    ddp = torch.load(tmp_path / "fit-weights.pt", weights_only=True)
+    for k, v in clf.model.state_dict().items():
+        assert torch.allclose(ddp[k], v, atol=1e-6), k
+    h0 = json.loads((tmp_path / "fit-history0.json").read_text())
+    h1 = json.loads((tmp_path / "fit-history1.json").read_text())
+    assert h0 == h1  # validation and metrics the same on every rank
+    assert h0["rows"] == 24 and "val_robust_accuracy" in h0["atas"][0]
+
+
+def test_guard_decides_on_the_summed_slices_and_rolls_back_every_rank_alike(tmp_path):
+    _spawn("guard_decides_together", tmp_path, "guard")
+    h0 = json.loads((tmp_path / "guard-history0.json").read_text())
+    assert h0 == json.loads((tmp_path / "guard-history1.json").read_text())
+    # epoch 1: rank 0's own slice collapsed (PGD 1/16 after 6/16), the sum did not (7/32 vs best 12/32)
+    assert [r["co_rollback"] for r in h0] == [False, False, True]
+    assert h0[1]["co_multi_acc"] == 7 / 32 and h0[2]["co_restored_epoch"] == 0
+    w0 = torch.load(tmp_path / "guard-weights0.pt", weights_only=True)
+    w1 = torch.load(tmp_path / "guard-weights1.pt", weights_only=True)
+    for epoch in (0, 1, 2):
+        assert all(torch.equal(w0[epoch][k], w1[epoch][k]) for k in w0[epoch])
+    assert all(torch.equal(w0[2][k], w0[0][k]) for k in w0[0])  # rolled back to epoch 0 on both ranks

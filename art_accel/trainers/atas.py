@@ -10,6 +10,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from art_accel import distributed
 from art_accel.accounting import RunningStats
 from art_accel.attacks import uniform_delta
 from art_accel.contract import Part
@@ -172,7 +173,8 @@ class AdaptiveStep(Part):
             self._store_delta(batch, result.x_adv - batch.x)
 
     def on_epoch_end(self, epoch: int, record: Dict[str, Any]) -> Dict[str, Any]:
-        return {**self._steps.read("step"), **self._norms.read("grad_norm"),
+        shard = self.trainer.shard  # under DDP: over every rank's samples, the same record on every rank
+        return {**self._steps.read("step", shard), **self._norms.read("grad_norm", shard),
                 "state_megabytes": self.state.nbytes() / 2**20, **self._decile_summary()}
 
     def _decile_summary(self) -> Dict[str, Any]:
@@ -180,7 +182,10 @@ class AdaptiveStep(Part):
         (the paper's Figure 10 subsets D1, D5, D10); None before v is first updated."""
         if not self.adaptive or self._warm:
             return {}
-        tenths = torch.tensor_split(self.state["v"].sqrt().sort().values, 10)
+        v = self.state["v"]
+        if self.trainer.shard is not None:
+            v = distributed.gather_rows(v, self.trainer.shard)
+        tenths = torch.tensor_split(v.sqrt().sort().values, 10)
         out = {}
         for d in (1, 5, 10):
             out[f"grad_norm_d{d}"] = float(tenths[d - 1].mean())

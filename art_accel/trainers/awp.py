@@ -10,6 +10,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from art_accel import distributed
 from art_accel.trainers.base import AdversarialTrainerBase
 from art_accel.trainers.objectives import BasePart, FreeReplay, make_base
 from art_accel.trainers.signature import with_common_parameters
@@ -25,7 +26,9 @@ class WeightPerturbation(BasePart):
     takes one SGD ascent step on the base's training loss at the adversarial batch (learning rate
     ``proxy_lr``); the layer-wise normalised weight difference, scaled by ``gamma`` times each layer's weight
     norm, is added to the model for the base's update and removed afterwards. Cost per batch: the base's
-    passes plus the proxy's forward(s) and one backward, counted in the attack phase.
+    passes plus the proxy's forward(s) and one backward, counted in the attack phase. Under
+    DistributedDataParallel the proxy's gradients are averaged over the ranks before the step (one all-reduce
+    of the gradient's size per batch), so every rank computes the perturbation of the global batch.
 
     :param inner: The base whose update is perturbed.
     :param gamma: Relative size of the weight perturbation.
@@ -34,7 +37,6 @@ class WeightPerturbation(BasePart):
     """
 
     key = "base"
-    ddp_ready = False  # the proxy's gradients would need their own all-reduce
 
     def __init__(self, inner: BasePart, gamma: float = 0.01, proxy_lr: float = 0.01, warmup_epochs: int = 0):
         if not inner.separable:
@@ -78,6 +80,8 @@ class WeightPerturbation(BasePart):
         proxy.train()
         params = [p for p in proxy.parameters() if p.requires_grad]
         grads = net.param_grads(self.inner.proxy_loss(batch, x_adv, proxy), params, "attack")
+        if self.trainer.shard is not None:  # the global batch's proxy gradient: the same perturbation on every rank
+            distributed.all_reduce_mean(grads)
         diff = {}
         with torch.no_grad():
             for (name, w), g in zip([(n, p) for n, p in model.named_parameters() if p.requires_grad], grads):

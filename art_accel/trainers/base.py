@@ -360,7 +360,9 @@ class AdversarialTrainerBase(Trainer):
                           stepped on the epoch's training loss).
         :param kwargs: ``scheduler_step="epoch" | "batch"`` (when to call ``scheduler.step()``, default
                        ``"epoch"``); ``validation_max_iter`` (PGD steps for validation, default 10);
-                       ``shuffle`` (default True); ``checkpoint_path`` (saved after every epoch) and
+                       ``shuffle`` (default True; under torch.distributed each rank's fixed shard, shuffled
+                       per epoch as :func:`~art_accel.distributed.sharded_loader` does); ``checkpoint_path``
+                       (saved after every epoch) and
                        ``resume_from`` (a checkpoint to continue from, up to ``nb_epochs`` in total);
                        ``callbacks`` (``f(trainer, record)`` after each epoch, True stops), ``early_stopping``
                        (patience in epochs on ``val_robust_accuracy``), ``best_checkpoint_path`` (kept at the best
@@ -370,13 +372,13 @@ class AdversarialTrainerBase(Trainer):
         nb_epochs = self.nb_epochs if nb_epochs is None else check_int(nb_epochs, "nb_epochs", low=1)
         batch_size = self.batch_size if batch_size is None else check_int(batch_size, "batch_size", low=1)
         check_batch_size_for_batchnorm(batch_size, self.network.model)
-        if distributed.world() is not None:
-            raise ValueError("fit: under torch.distributed, train with fit_loader(art_accel.distributed."
-                             "sharded_loader(x, y, batch_size)), which gives each rank its shard")
         shuffle = kwargs.pop("shuffle", True)
         if not isinstance(shuffle, bool):
             raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
         xt, yt = check_dataset(x, y, self._classifier)
+        if distributed.world() is not None:  # each rank trains on its fixed shard, as with sharded_loader
+            loader = distributed.sharded_loader(xt, yt, batch_size, shuffle=shuffle)
+            return self.fit_loader(loader, nb_epochs, validation_data, scheduler, **kwargs)
         data = ArrayBatches(xt, yt, batch_size, shuffle, has_batchnorm(self.network.model))
         return self._run(data.epoch, len(data), xt.shape[0], nb_epochs, validation_data, scheduler, kwargs)
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from art_accel import distributed
 from art_accel.contract import Part
 from art_accel.entropy import entropy
 from art_accel.schedules import Cyclic
@@ -147,6 +148,8 @@ class EntropyEps(Part):
         return {"eps": eps, "eps_step": step}
 
     def on_epoch_end(self, epoch: int, record: Dict[str, Any]) -> Dict[str, Any]:
+        if self.trainer.shard is not None:  # every rank's samples: the same record on every rank
+            distributed.all_reduce_sum(self._counts, self._rule_counts)
         counts = self._counts.tolist()
         shrunk, enlarged = self._rule_counts.tolist()
         self._counts.zero_()

@@ -79,8 +79,6 @@ class PairLossBase(BasePart):
     :param beta: Weight of the robustness term.
     """
 
-    ddp_ready = False  # two forwards (clean and adversarial) before one backward
-
     def __init__(self, beta: float = 6.0):
         self.beta = check_number(beta, "beta", low=0.0)
 
