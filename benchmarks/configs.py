@@ -78,11 +78,20 @@ METHODS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "atas-guard": ("atas", {"co_guard": True}),
     "atas-w2-guard": ("atas", {"warmup_epochs": 2, "co_guard": True}),  # cifar10-recipe's ATAS with the guard
     "atas-w2-ema": ("atas", {"warmup_epochs": 2, "averaging": 0.999}),  # ... and with weight averaging
+    "pgd-10-ema": ("pgd", {"max_iter": 10, "averaging": 0.999}),  # PGD-10 with weight averaging
     "art-madry-pgd-10": ("ART:madry", {"max_iter": 10}),
     "art-fbf": ("ART:fbf", {}),
     "art-trades": ("ART:trades", {"max_iter": 10}),
     "art-awp": ("ART:awp", {"max_iter": 10}),
 }
+
+
+#: How ART's FBF trainer runs in the recipe configurations (amendment of 2026-12-02).
+FBF_NOTE = ("ART's AdversarialTrainerFBFPyTorch(classifier, eps=eps, use_amp=False).fit(x, y_onehot, nb_epochs, "
+            "batch_size=128) runs under ART's own recipe, as ART documents it (its fit takes no scheduler and no eps "
+            "warm-up): its hard-coded per-batch LR 0 -> 0.21 at epoch floor(2 nb_epochs / 5) -> 0 written into the "
+            "optimizer's first group, FGSM step 1.25 eps from a uniform start, gradient-norm clipping 0.5, eps from "
+            "the first step; no validation per epoch (no time-to-robustness).")
 
 
 def method_spec(cfg: Config, method: str) -> Tuple[str, Dict[str, Any]]:
@@ -157,7 +166,7 @@ CONFIGS: Dict[str, Config] = {
         name="mnist-recipe", data="mnist", model="cnn", width=16, eps=0.3, epochs=6, n_train=0, target=0.5,
         lr=0.05, lr_schedule="onecycle", eps_ramp=2, n_autoattack=500,
         methods=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
-                 "art-madry-pgd-10"),
+                 "art-madry-pgd-10", "art-fbf"),
         headline=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
                   "art-madry-pgd-10"),
         overrides={"atas": {}},
@@ -170,13 +179,13 @@ CONFIGS: Dict[str, Config] = {
               "batch_size=128, eps=0.3, eps_step=0.075, max_iter=10, num_random_init=1) follows the same recipe: the "
               "one-cycle scheduler through fit(scheduler=...), which ART passes to PyTorchClassifier.fit once per "
               "batch, and the eps warm-up by setting its attack's eps before each one-epoch fit. Replaces mnist and "
-              "mnist-10k.",
+              "mnist-10k. " + FBF_NOTE,
     ),
     "cifar10-recipe": Config(
         name="cifar10-recipe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=10, n_train=0,
         lr=0.2, lr_schedule="onecycle", target=0.2, n_autoattack=500,
         methods=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
-                 "art-madry-pgd-10"),
+                 "art-madry-pgd-10", "art-fbf", "nfgsm", "pgd-10-ema", "atas-w2-ema"),
         headline=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
                   "art-madry-pgd-10"),
         overrides={"atas": {"warmup_epochs": 2}},
@@ -189,7 +198,8 @@ CONFIGS: Dict[str, Config] = {
               "3..12 x eps/8, one 10-epoch cycle; ATAS with the paper's steps at 8/255, warm-up 2 epochs: the "
               "authors' 5 of 30 scaled and rounded). ART's AdversarialTrainerMadryPGD(nb_epochs=10, batch_size=128, "
               "eps=8/255, eps_step=2/255, max_iter=10, num_random_init=1) takes the same one-cycle scheduler "
-              "through fit(scheduler=...).",
+              "through fit(scheduler=...). " + FBF_NOTE + " Evidence v3 rows (amendment of 2026-12-02): N-FGSM "
+              "(the paper's defaults), PGD-10 and ATAS (warm-up 2) with weight averaging EMA(0.999).",
     ),
     "cifar10-co-probe": Config(
         name="cifar10-co-probe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=30, n_train=0,
