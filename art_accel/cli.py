@@ -112,8 +112,14 @@ def _train(args) -> int:
     attacks = ["clean"] + [a for a in _attacks(args.attacks) if a != "clean"]
     params = _parse_params(args.param)
     _writable(args.out)
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
+    if args.nproc < 1:
+        raise UsageError(f"--nproc must be >= 1, got {args.nproc}")
+    if args.nproc > 1 and not _launched():
+        _load(args)  # --data checked once, before any process starts
+        return _launch(args)
+    rank = _init_distributed(args.device) if _launched() else 0
+    torch.manual_seed(args.seed + rank)  # DistributedDataParallel gives every rank rank 0's initial weights
+    np.random.seed(args.seed + rank)
     data = _load(args)
     if args.n_train:
         data = data._replace(x_train=data.x_train[: args.n_train], y_train=data.y_train[: args.n_train])
@@ -124,7 +130,7 @@ def _train(args) -> int:
     except (TypeError, ValueError) as err:
         raise UsageError(f"--averaging: {err}") from None
     try:
-        trainer = cls(clf, eps=eps, nb_epochs=args.epochs, verbose=not args.quiet and sys.stderr.isatty(),
+        trainer = cls(clf, eps=eps, nb_epochs=args.epochs, verbose=rank == 0 and not args.quiet and sys.stderr.isatty(),
                       averaging=averaging, **params)
     except (TypeError, ValueError) as err:
         raise UsageError(f"--param / --eps: {err}") from None
@@ -136,6 +142,8 @@ def _train(args) -> int:
         if trainer.counter.training_backward():
             raise
         raise UsageError(f"--batch-size / --param: {err}") from None  # refused before the first step
+    if rank != 0:  # rank 0 saves, evaluates and prints the one result
+        return 0
     meta = {"input_shape": list(data.input_shape), "nb_classes": int(data.nb_classes), "width": args.width,
             "method": args.method, "eps": eps, "data": data.name}
 
@@ -164,6 +172,45 @@ def _train(args) -> int:
           f"{summary['forward_passes']} forward passes -> {args.out}")
     _print_reference(args, eps, results)
     return 0
+
+
+def _launched() -> bool:
+    """Whether this process is one of several started by torch.distributed.run (``--nproc``, or torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def _launch(args) -> int:
+    """Start ``--nproc`` local processes of this same command with PyTorch's launcher; its exit status."""
+    import subprocess
+
+    args.launcher = True
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+               "-m", "art_accel.cli", *_without_nproc(args.argv)]
+    return subprocess.run(command, check=False).returncode
+
+
+def _without_nproc(argv: List[str]) -> List[str]:
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            out.append(item)
+    return out
+
+
+def _init_distributed(device: str) -> int:
+    """Join the process group of a launched run (nccl on CUDA, gloo on CPU); this process's rank."""
+    import torch.distributed as dist
+
+    cuda = device != "cpu" and torch.cuda.is_available()
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return dist.get_rank()
 
 
 def _print_reference(args, eps: float, results: Dict[str, Any]) -> None:
@@ -279,6 +326,9 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default="runs/latest")
     t.add_argument("--quiet", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
+    t.add_argument("--nproc", type=int, default=1,
+                   help="train on N local processes with DistributedDataParallel (torch.distributed.run; gloo on "
+                        "CPU, nccl on CUDA); --batch-size is per process")
     t.set_defaults(func=_train)
 
     e = sub.add_parser("evaluate", help="evaluate a saved model.pt")
@@ -293,14 +343,19 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = make_parser().parse_args(argv)
+    args.argv, args.launcher = argv, False
     start = time.perf_counter()
     try:
         code = args.func(args)
     except UsageError as err:
         print(f"art-accel: error: {err}", file=sys.stderr)
         return 2
-    if getattr(args, "command", "") == "train":
+    finally:
+        if _launched() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    if getattr(args, "command", "") == "train" and os.environ.get("RANK", "0") == "0" and not args.launcher:
         print(f"total {time.perf_counter() - start:.1f} s")
     return code
 

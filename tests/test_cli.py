@@ -21,6 +21,8 @@ FAST = ["--epochs", "1", "--n-train", "64", "--n-eval", "16", "--width", "4", "-
     (["train", "--eps", "8"], "eps=8"),
     (["train", "--data", "npz:/no/such.npz"], "--data"),
     (["train", "--data", "imagenet"], "--data"),
+    (["train", "--nproc", "0"], "--nproc"),
+    (["train", "--nproc", "2", "--data", "imagenet"], "--data"),  # checked before any process starts
     (["evaluate", "--model", "/no/such/model.pt"], "--model"),
     (["evaluate", "--model", __file__], "--model"),
 ])
@@ -117,3 +119,21 @@ def test_averaging_flag(tmp_path, capsys):
     assert history["config"]["averaging"]["decay"] == 0.9
     assert main(["train", "--averaging", "1.5", "--out", str(tmp_path / "r2")] + FAST) == 2
     assert "--averaging" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_nproc_trains_on_two_processes_and_prints_one_result(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    argv = ["train", "--nproc", "2", "--method", "fgsm", "--attacks", "pgd2", "--out", str(out), "--epochs", "1",
+            "--n-train", "64", "--n-eval", "16", "--width", "4", "--batch-size", "16", "--quiet"]
+    done = subprocess.run([sys.executable, "-m", "art_accel.cli", *argv], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = [line for line in done.stdout.splitlines() if line.startswith("fgsm on mnist5k")]
+    assert len(results) == 1 and done.stdout.count("total ") == 1  # rank 0 alone reports
+    history = json.loads((out / "history.json").read_text())
+    # 2 ranks x 32 samples in 2 batches of 16 x (attack + update): the global pass count
+    assert history["records"][0]["backward_passes"] == 2 * 2 * 2
+    assert json.loads((out / "evaluation.json").read_text())["n_samples"] == 16
