@@ -81,6 +81,8 @@ METHODS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "pgd-10-ema": ("pgd", {"max_iter": 10, "averaging": 0.999}),  # PGD-10 with weight averaging
     "art-madry-pgd-10": ("ART:madry", {"max_iter": 10}),
     "art-fbf": ("ART:fbf", {}),
+    # ART's FBF with the model put back in train mode after its attack (ART's leaves BatchNorm in eval mode)
+    "art-fbf-train": ("ART:fbf", {"train_mode": True}),
     "art-trades": ("ART:trades", {"max_iter": 10}),
     "art-awp": ("ART:awp", {"max_iter": 10}),
 }
@@ -185,7 +187,7 @@ CONFIGS: Dict[str, Config] = {
         name="cifar10-recipe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=10, n_train=0,
         lr=0.2, lr_schedule="onecycle", target=0.2, n_autoattack=500,
         methods=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
-                 "art-madry-pgd-10", "art-fbf", "nfgsm", "pgd-10-ema", "atas-w2-ema"),
+                 "art-madry-pgd-10", "art-fbf", "art-fbf-train", "nfgsm", "pgd-10-ema", "atas-w2-ema"),
         headline=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
                   "art-madry-pgd-10"),
         overrides={"atas": {"warmup_epochs": 2}},
@@ -199,7 +201,9 @@ CONFIGS: Dict[str, Config] = {
               "authors' 5 of 30 scaled and rounded). ART's AdversarialTrainerMadryPGD(nb_epochs=10, batch_size=128, "
               "eps=8/255, eps_step=2/255, max_iter=10, num_random_init=1) takes the same one-cycle scheduler "
               "through fit(scheduler=...). " + FBF_NOTE + " Evidence v3 rows (amendment of 2026-12-02): N-FGSM "
-              "(the paper's defaults), PGD-10 and ATAS (warm-up 2) with weight averaging EMA(0.999).",
+              "(the paper's defaults), PGD-10 and ATAS (warm-up 2) with weight averaging EMA(0.999); art-fbf-train: "
+              "ART's FBF with the model put back in train mode after each of its attacks (ART's FBF never calls "
+              "model.train(), so this BatchNorm model trains on frozen running statistics and stays at chance).",
     ),
     "cifar10-co-probe": Config(
         name="cifar10-co-probe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=30, n_train=0,

@@ -108,7 +108,9 @@ def run_art(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data, seed: int
             return run_art_madry_recipe(trainer, clf, cfg, data, y_oh)
         fit = lambda: trainer.fit(data.x_train, y_oh)  # noqa: E731
     elif name == "ART:fbf":
-        trainer = AdversarialTrainerFBFPyTorch(clf, eps=eps)
+        if kwargs.get("train_mode"):
+            restore_train_mode_after_attacks(clf)
+        trainer = AdversarialTrainerFBFPyTorch(clf, eps=eps, use_amp=False)
         fit = lambda: trainer.fit(data.x_train, y_oh, nb_epochs=cfg.epochs, batch_size=cfg.batch_size)  # noqa: E731
     elif name == "ART:trades":
         trainer = AdversarialTrainerTRADESPyTorch(clf, pgd, beta=6.0)
@@ -130,6 +132,23 @@ def run_art(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data, seed: int
         "backward_passes": counter.bwd / cfg.batch_size,
         "history": None,
     }
+
+
+def restore_train_mode_after_attacks(clf) -> None:
+    """
+    ART's FBF trainer never calls ``model.train()``: its attack's ``loss_gradient`` leaves the model in eval mode,
+    so its update trains a BatchNorm model on the running statistics it never updates (on cifar10-recipe it
+    stays at chance). This puts the model back in train mode after each ``loss_gradient`` (the attack itself
+    still runs in eval mode, as ART's), so the update sees batch statistics; nothing else changes.
+    """
+    original = clf.loss_gradient
+
+    def loss_gradient(*args, **kwargs):
+        grad = original(*args, **kwargs)
+        clf.model.train()
+        return grad
+
+    clf.loss_gradient = loss_gradient
 
 
 def run_art_madry_recipe(trainer, clf, cfg: Config, data, y_oh) -> Dict[str, Any]:
