@@ -33,7 +33,7 @@ def test_runs_resume_and_report(tmp_path):
     assert 0.0 <= rec["evaluation"]["autoattack"] <= rec["evaluation"]["clean"] <= 1.0
     assert co.run_rows(["fgsm-rs", "pgd-10"], [0], _data(), out, epochs=2, n_autoattack=8) == []  # resumable
     text = open(co.report(out, docs)).read()
-    assert "| fgsm-rs | 0 | no |" in text and "| atas | not run | - | - |" in text
+    assert "| fgsm-rs | 0 | no |" in text and "| atas | not run | - | - | - |" in text
     assert "no verdict yet (FGSM-RS seeds missing)" in text
     assert os.path.exists(os.path.join(docs, "cifar10-co-cnn1_collapse.png"))
 
@@ -55,3 +55,12 @@ FALL, HOLD = [0.10, 0.14, 0.03], [0.10, 0.14, 0.12]
 ])
 def test_verdict_follows_the_protocol_rule(curves, expected):
     assert co.verdict(_runs(curves))["atas"].startswith(expected)
+
+
+def test_post_hoc_reading_ignores_firings_from_a_best_of_a_few_percent():
+    noise = [0.01, 0.004, 0.12, 0.15]  # the warm-up's 1% then 0.4%: the rule fires, the post-hoc reading does not
+    assert co.first_trigger(noise) == (1, 0.01) and co.first_trigger(noise, co.POST_HOC_LEAST_BEST) is None
+    assert co.first_trigger(FALL, co.POST_HOC_LEAST_BEST) == (2, 0.14)
+    runs = _runs({"fgsm-rs": [FALL, FALL, HOLD], "atas": [noise, HOLD, HOLD]})
+    assert co.verdict(runs)["atas"].startswith("not reproduced")
+    assert co.verdict(runs, co.POST_HOC_LEAST_BEST)["atas"].startswith("reproduced")
