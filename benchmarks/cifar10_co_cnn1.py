@@ -119,6 +119,36 @@ def _pct(value) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
+def summary(runs: Dict[str, List[Dict[str, Any]]]) -> List[str]:
+    """Collapses and final robustness per row, the verdicts by the rule and the post-hoc reading (also in
+    results.md)."""
+    lines = ["| row | collapses | mean PGD-20 | mean AutoAttack | median training s |", "|---|---|---|---|---|"]
+    for row in ROWS:
+        recs = runs.get(row, [])
+        if not recs:
+            lines.append(f"| {row} | not run | - | - | - |")
+            continue
+        aa = [r["evaluation"]["autoattack"] for r in recs if "autoattack" in r["evaluation"]]
+        lines.append(f"| {row} | {sum(collapsed(curve(r)) for r in recs)} of {len(recs)} | "
+                     f"{_pct(sum(r['evaluation']['pgd20'] for r in recs) / len(recs))} | "
+                     f"{_pct(sum(aa) / len(aa) if aa else None)} | "
+                     f"{statistics.median(r['train_seconds'] for r in recs):.0f} |")
+    lines += ["", "Verdict on ATAS' claim (\"no catastrophic overfitting where FGSM-RS collapses\"), by the protocol's "
+              "rule:", ""]
+    lines += [f"- ATAS ({'defaults' if row == 'atas' else 'step_bounds=authors'}): {v}" for row, v in
+              verdict(runs).items()]
+    lines += ["", "Post-hoc reading, not a verdict (written after the runs): in this setting the LR warms up from 0, "
+              "so every curve starts near 0%, and the rule also fires where the \"best before\" is itself a few "
+              "percent (the first firings in the per-run table of `cifar10-co-cnn1.md`). Counting a collapse only "
+              "once the earlier best reached "
+              f"{_pct(POST_HOC_LEAST_BEST)}% (twice the floor):", ""]
+    lines += [f"- ATAS ({'defaults' if row == 'atas' else 'step_bounds=authors'}): {v}" for row, v in
+              verdict(runs, POST_HOC_LEAST_BEST).items()]
+    lines += [f"- {row}: {sum(first_trigger(curve(r), POST_HOC_LEAST_BEST) is not None for r in runs[row])} of "
+              f"{len(runs[row])} seeds" for row in ROWS if row not in ATAS_ROWS and row in runs]
+    return lines
+
+
 def report(out: str, docs: str) -> str:
     """``docs/benchmarks/cifar10-co-cnn1.md`` and its per-epoch collapse plot from the committed JSON."""
     runs = load(out)
@@ -144,29 +174,7 @@ def report(out: str, docs: str) -> str:
             lines.append(f"| {row} | {rec['seed']} | {cell} | "
                          f"{_pct(peak)} ({c.index(peak)}) / {_pct(c[-1])} | {_pct(e['clean'])} | {_pct(e['pgd20'])} | "
                          f"{_pct(e.get('autoattack'))} | {rec['train_seconds']:.0f} |")
-    lines += ["", "| row | collapses | mean PGD-20 | mean AutoAttack | median training s |", "|---|---|---|---|---|"]
-    for row in ROWS:
-        recs = runs.get(row, [])
-        if not recs:
-            lines.append(f"| {row} | not run | - | - | - |")
-            continue
-        aa = [r["evaluation"]["autoattack"] for r in recs if "autoattack" in r["evaluation"]]
-        lines.append(f"| {row} | {sum(collapsed(curve(r)) for r in recs)} of {len(recs)} | "
-                     f"{_pct(sum(r['evaluation']['pgd20'] for r in recs) / len(recs))} | "
-                     f"{_pct(sum(aa) / len(aa) if aa else None)} | "
-                     f"{statistics.median(r['train_seconds'] for r in recs):.0f} |")
-    lines += ["", "Verdict on ATAS' claim (\"no catastrophic overfitting where FGSM-RS collapses\"), by the protocol's "
-              "rule:", ""]
-    lines += [f"- ATAS ({'defaults' if row == 'atas' else 'step_bounds=authors'}): {v}" for row, v in
-              verdict(runs).items()]
-    lines += ["", "Post-hoc reading, not a verdict (written after the runs): in this setting the LR warms up from 0, "
-              "so every curve starts near 0%, and the rule also fires where the \"best before\" is itself a few "
-              "percent (the table's first firing). Counting a collapse only once the earlier best reached "
-              f"{_pct(POST_HOC_LEAST_BEST)}% (twice the floor):", ""]
-    lines += [f"- ATAS ({'defaults' if row == 'atas' else 'step_bounds=authors'}): {v}" for row, v in
-              verdict(runs, POST_HOC_LEAST_BEST).items()]
-    lines += [f"- {row}: {sum(first_trigger(curve(r), POST_HOC_LEAST_BEST) is not None for r in runs[row])} of "
-              f"{len(runs[row])} seeds" for row in ROWS if row not in ATAS_ROWS and row in runs]
+    lines += [""] + summary(runs)
     if runs:
         m = next(iter(runs.values()))[0]["machine"]
         lines += ["", f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} thread per "

@@ -11,6 +11,7 @@ import argparse
 import os
 from typing import Dict, List, Optional
 
+import cifar10_co_cnn1
 from configs import CONFIGS
 from rules import (
     CLAIMS,
@@ -351,6 +352,15 @@ def overfitting_search(recs: List[dict]) -> List[str]:
 ART_PAIRS = (("pgd-10", "art-madry-pgd-10"),)
 
 
+def co_cnn1(runs) -> List[str]:
+    """The cifar10-co-cnn1 setting (its own page, ``cifar10_co_cnn1.py``): summary and verdicts."""
+    if not runs:
+        return []
+    return [f"### Catastrophic overfitting where FGSM-RS really collapses ({cifar10_co_cnn1.NAME})", "",
+            "A single-layer CNN on the CIFAR subset at eps 16/255 (setting, per-run curves and plot: "
+            f"[{cifar10_co_cnn1.NAME}.md]({cifar10_co_cnn1.NAME}.md)).", ""] + cifar10_co_cnn1.summary(runs) + [""]
+
+
 def versus_art(data: Dict[str, Runs]) -> List[str]:
     """Our trainer against ART's trainer of the same algorithm, on the seeds both have."""
     rows = []
@@ -398,6 +408,8 @@ def write_report(results_dir: str, out_dir: str, guide: Optional[str] = None) ->
     lines += overfitting_signatures(signatures)
     probes = co_probes(results_dir)
     lines += overfitting_search(probes)
+    cnn1 = cifar10_co_cnn1.load(os.path.join(results_dir, cifar10_co_cnn1.NAME))
+    lines += co_cnn1(cnn1)
     lines += versus_art(data)
     if data:
         per_config = {c: sorted({machine(r) for recs in data[c].values() for r in recs}) for c in data}
@@ -415,7 +427,7 @@ def write_report(results_dir: str, out_dir: str, guide: Optional[str] = None) ->
         f.write("\n".join(lines) + "\n")
     if guide:
         with open(guide, "w", encoding="utf-8") as f:
-            f.write("\n".join(which_method(data, probes, signatures)))
+            f.write("\n".join(which_method(data, probes, signatures, cnn1)))
     return path
 
 
