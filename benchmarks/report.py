@@ -47,6 +47,7 @@ from runs import (
     load,
     machine,
     machines_note,
+    mean,
     ordered,
     robustness_target,
     time_ratio,
@@ -352,6 +353,43 @@ def overfitting_search(recs: List[dict]) -> List[str]:
 ART_PAIRS = (("pgd-10", "art-madry-pgd-10"),)
 
 
+#: (configuration, method without averaging, the same with EMA(0.999)): the amendment of 2026-12-02
+AVERAGING_PAIRS = (("cifar10-recipe", "pgd-10", "pgd-10-ema"), ("cifar10-recipe", "atas", "atas-w2-ema"))
+#: The amendment's reading: averaging helps (hurts) if the mean AutoAttack is more than this many points above
+#: (below) the rows without it on the same seeds
+AVERAGING_POINTS = 1.0
+
+
+def averaging(data: Dict[str, Runs]) -> List[str]:
+    """Weight averaging against the same method without it, on the seeds both have AutoAttack for."""
+    rows = []
+    for cfg, plain, ema in AVERAGING_PAIRS:
+        methods = data.get(cfg, {})
+        if plain not in methods or ema not in methods:
+            continue
+        with_aa = {m: {r["seed"]: r for r in methods[m] if "autoattack" in r["evaluation"]} for m in (plain, ema)}
+        seeds = sorted(set(with_aa[plain]) & set(with_aa[ema]))
+        if not seeds:
+            continue
+        a, b = ([with_aa[m][s] for s in seeds] for m in (plain, ema))
+        diff = 100 * (mean(b, "autoattack") - mean(a, "autoattack"))
+        reading = ("helps" if diff > AVERAGING_POINTS else "hurts" if diff < -AVERAGING_POINTS else "no difference")
+        if len(seeds) < 3:
+            reading += f" (provisional: {len(seeds)} of 3 seeds)"
+        rows.append(f"| {cfg} | {plain} | {ema} | {', '.join(map(str, seeds))} | {fmt(a, 'autoattack', 100)} | "
+                    f"{fmt(b, 'autoattack', 100)} | {diff:+.1f} | {fmt(a, 'pgd20', 100)} / {fmt(b, 'pgd20', 100)} | "
+                    f"{fmt(a, 'clean', 100)} / {fmt(b, 'clean', 100)} | {reading} |")
+    if not rows:
+        return []
+    return ["### Weight averaging", "",
+            "EMA of the weights (decay 0.999, timm's warm-up), evaluated as the averaged model; the same method, "
+            "recipe and seeds without it. Reading fixed before the runs (protocol amendment of 2026-12-02): "
+            f"\"helps\" above +{AVERAGING_POINTS:.0f} point of mean AutoAttack, \"hurts\" below "
+            f"-{AVERAGING_POINTS:.0f}, else \"no difference\".", "",
+            "| configuration | without | with | seeds | AA % without | AA % with | AA points | PGD-20 % without / "
+            "with | clean % without / with | reading |", "|---|---|---|---|---|---|---|---|---|---|"] + rows + [""]
+
+
 def co_cnn1(runs) -> List[str]:
     """The cifar10-co-cnn1 setting (its own page, ``cifar10_co_cnn1.py``): summary and verdicts."""
     if not runs:
@@ -410,6 +448,7 @@ def write_report(results_dir: str, out_dir: str, guide: Optional[str] = None) ->
     lines += overfitting_search(probes)
     cnn1 = cifar10_co_cnn1.load(os.path.join(results_dir, cifar10_co_cnn1.NAME))
     lines += co_cnn1(cnn1)
+    lines += averaging(data)
     lines += versus_art(data)
     if data:
         per_config = {c: sorted({machine(r) for recs in data[c].values() for r in recs}) for c in data}

@@ -7,7 +7,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 
 from configs import CONFIGS, METHODS, method_spec  # noqa: E402
-from report import claims, overfitting_check  # noqa: E402
+from report import averaging, claims, overfitting_check  # noqa: E402
 from rules import CLAIMS_CONFIGS, co_verdict, collapsed, within  # noqa: E402
 from runs import time_ratio, time_to_cell  # noqa: E402
 from which_method import which_method  # noqa: E402
@@ -177,3 +177,19 @@ def test_co_signature_reading_follows_the_protocol_thresholds(train, test, expec
     from rules import reading
 
     assert reading(train, test) == expected
+
+
+def _aa_runs(values):
+    return [{"seed": s, "evaluation": {"autoattack": v, "pgd20": v + 0.05, "clean": 0.4}} for s, v in enumerate(values)]
+
+
+@pytest.mark.parametrize("plain,ema,reading", [
+    ([0.20, 0.21, 0.22], [0.22, 0.23, 0.24], "helps"),        # +2 points
+    ([0.20, 0.21, 0.22], [0.205, 0.215, 0.225], "no difference"),
+    ([0.20, 0.21, 0.22], [0.18, 0.19, 0.20], "hurts"),
+    ([0.20, 0.21, 0.22], [0.25], "helps (provisional: 1 of 3 seeds)"),  # compared on the shared seed 0 only
+])
+def test_averaging_reading_follows_the_amendment(plain, ema, reading):
+    lines = averaging({"cifar10-recipe": {"pgd-10": _aa_runs(plain), "pgd-10-ema": _aa_runs(ema)}})
+    row = next(line for line in lines if line.startswith("| cifar10-recipe | pgd-10 |"))
+    assert row.endswith(f"| {reading} |")
