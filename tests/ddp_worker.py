@@ -133,7 +133,6 @@ def pair_trainer(name):
     import art_accel
 
     cls, kwargs = PAIR_CASES[name]
-    torch.rand_like, torch.randn_like = content_noise, content_normal
     clf = _classifier()
     return clf, getattr(art_accel, cls)(clf, eps=0.1, verbose=False, **kwargs)
 
@@ -147,6 +146,7 @@ def pair_equivalence(rank, out):
 
     from digests import _data
 
+    torch.rand_like, torch.randn_like = content_noise, content_normal  # this worker process only
     x, y = _data()
     for name in PAIR_CASES:
         clf, t = pair_trainer(name)

@@ -23,15 +23,28 @@ def _spawn(task, tmp_path, tag):
     mp.spawn(ddp_worker.run, args=(2, str(tmp_path / f"init-{tag}"), task, str(tmp_path)), nprocs=2, join=True)
 
 
+def _one_thread(fn):
+    """Run the one-process reference with one torch thread, as the workers run (the same CPU kernels)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return fn()
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_two_ranks_of_batch_b_equal_one_process_of_batch_2b(tmp_path):
+    # The two runs differ only in the last bits of the all-reduced weight gradient (1.5e-8 on this machine, 1 or
+    # 2 threads); PGD's sign() could turn such a difference into a whole step on a pixel whose input gradient is
+    # near 0, so the reference uses the workers' single thread and the tolerance keeps a 60x margin.
     _spawn("pgd_equivalence", tmp_path, "pgd")
     x, y = _data()
     clf = _classifier()
     single = AdversarialTrainerPGD(clf, eps=0.1, max_iter=2, num_random_init=0, verbose=False)
-    h = single.fit(x, y, batch_size=16, nb_epochs=2, shuffle=False)
+    h = _one_thread(lambda: single.fit(x, y, batch_size=16, nb_epochs=2, shuffle=False))
     ddp = torch.load(tmp_path / "weights.pt", weights_only=True)
     for k, v in clf.model.state_dict().items():
-        assert torch.allclose(ddp[k], v, atol=1e-6), k
+        assert torch.allclose(ddp[k], v, atol=1e-6), (k, float((ddp[k] - v).abs().max()))
     h0 = json.loads((tmp_path / "history0.json").read_text())
     h1 = json.loads((tmp_path / "history1.json").read_text())
     assert h0 == h1  # the same history on every rank
@@ -86,7 +99,7 @@ def test_trades_mart_and_awp_on_two_ranks_equal_one_process(tmp_path, monkeypatc
             m.setattr(torch, "rand_like", ddp_worker.content_noise)
             m.setattr(torch, "randn_like", ddp_worker.content_normal)
             clf, t = ddp_worker.pair_trainer(name)
-            h = t.fit(x, y, batch_size=16, nb_epochs=2, shuffle=False)
+            h = _one_thread(lambda: t.fit(x, y, batch_size=16, nb_epochs=2, shuffle=False))
         ddp = torch.load(tmp_path / f"{name}-weights.pt", weights_only=True)
         for k, v in clf.model.state_dict().items():
             assert torch.allclose(ddp[k], v, atol=1e-6), (name, k)
