@@ -168,7 +168,7 @@ CONFIGS: Dict[str, Config] = {
         name="mnist-recipe", data="mnist", model="cnn", width=16, eps=0.3, epochs=6, n_train=0, target=0.5,
         lr=0.05, lr_schedule="onecycle", eps_ramp=2, n_autoattack=500,
         methods=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
-                 "art-madry-pgd-10", "art-fbf"),
+                 "art-madry-pgd-10", "art-fbf", "nfgsm"),
         headline=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
                   "art-madry-pgd-10"),
         overrides={"atas": {}},
