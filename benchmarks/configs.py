@@ -42,6 +42,9 @@ class Config:
     superseded_by: str = ""
     #: Why it was replaced (said in the report)
     superseded_because: str = ""
+    #: Rows whose recipe did not train and is replaced or still to be fixed: method -> why (not reported; said
+    #: in the report)
+    withdrawn: Dict[str, str] = field(default_factory=dict)
 
 
 #: Method name -> (registry name or ART trainer, keyword arguments relative to eps).
@@ -172,6 +175,9 @@ CONFIGS: Dict[str, Config] = {
         headline=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
                   "art-madry-pgd-10"),
         overrides={"atas": {}},
+        withdrawn={"nfgsm": "the paper's CIFAR defaults (noise 2 eps = 0.6 at eps 0.3) did not train on seed 1 and "
+                            "reached AutoAttack 0.0% on seeds 1 and 2: the MNIST recipe for N-FGSM is still to be "
+                            "fixed and rerun"},
         notes="The headline configuration (recipe fixed in docs/benchmarks/protocol.md). Full MNIST (60,000 training "
               "images), MNIST CNN width 16, SGD momentum 0.9 wd 5e-4, batch 128, 6 epochs, one-cycle LR to 0.05 "
               "stepped per batch, eps 0.3 reached by a linear warm-up over the first 2 epochs (0.15, 0.3; every "
@@ -193,6 +199,8 @@ CONFIGS: Dict[str, Config] = {
         headline=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
                   "art-madry-pgd-10"),
         overrides={"atas": {"warmup_epochs": 2}},
+        withdrawn={"art-fbf": "ART's FBF as shipped trains this BatchNorm model in eval mode and stayed at chance on "
+                              "seeds 0 and 2; replaced by art-fbf-train (train mode restored after its attack)"},
         notes="The CIFAR recipe (fixed in docs/benchmarks/protocol.md). CIFAR-10 exact subset (4,000 training "
               "images; the 1,000 test images for evaluation), PreAct-ResNet-18 width 8, no augmentation, SGD "
               "momentum 0.9 wd 5e-4, batch 128, 10 epochs (320 updates), one-cycle LR to 0.2 stepped per batch "

@@ -193,3 +193,9 @@ def test_averaging_reading_follows_the_amendment(plain, ema, reading):
     lines = averaging({"cifar10-recipe": {"pgd-10": _aa_runs(plain), "pgd-10-ema": _aa_runs(ema)}})
     row = next(line for line in lines if line.startswith("| cifar10-recipe | pgd-10 |"))
     assert row.endswith(f"| {reading} |")
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_withdrawn_rows_are_methods_of_their_configuration_with_a_reason(name):
+    cfg = CONFIGS[name]
+    assert set(cfg.withdrawn) <= set(cfg.methods) and all(why.strip() for why in cfg.withdrawn.values())
