@@ -31,10 +31,13 @@ def world() -> Optional[Tuple[int, int]]:
     return None
 
 
-def all_reduce_sum(*tensors: torch.Tensor) -> None:
-    """Sum tensors over all ranks, in place (one collective for all of them)."""
-    flat = torch.cat([t.reshape(-1).to(torch.float64) for t in tensors])
+def _all_reduce_flat(tensors, dtype: Optional[torch.dtype], divisor: int) -> None:
+    """One all-reduce (sum) of all ``tensors`` flattened together (in ``dtype``, else their own), divided by
+    ``divisor``, written back in place."""
+    flat = torch.cat([t.reshape(-1) if dtype is None else t.reshape(-1).to(dtype) for t in tensors])
     dist.all_reduce(flat)
+    if divisor != 1:
+        flat /= divisor
     offset = 0
     for t in tensors:
         n = t.numel()
@@ -42,16 +45,14 @@ def all_reduce_sum(*tensors: torch.Tensor) -> None:
         offset += n
 
 
+def all_reduce_sum(*tensors: torch.Tensor) -> None:
+    """Sum tensors over all ranks, in place (one collective for all of them, in float64)."""
+    _all_reduce_flat(tensors, torch.float64, 1)
+
+
 def all_reduce_mean(tensors: List[torch.Tensor]) -> None:
     """Average same-dtype tensors over all ranks, in place (one collective, in their own dtype)."""
-    flat = torch.cat([t.reshape(-1) for t in tensors])
-    dist.all_reduce(flat)
-    flat /= dist.get_world_size()
-    offset = 0
-    for t in tensors:
-        n = t.numel()
-        t.copy_(flat[offset:offset + n].reshape(t.shape))
-        offset += n
+    _all_reduce_flat(tensors, None, dist.get_world_size())
 
 
 def setup(trainer, loader) -> Optional[Tuple[int, int]]:
