@@ -88,7 +88,7 @@ class SampleCounter:
         self.bwd += grad_out[0].shape[0]
 
 
-def run_art(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data, seed: int) -> Dict[str, Any]:
+def run_art(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data, seed: int, on_epoch=None) -> Dict[str, Any]:
     from art.attacks.evasion import ProjectedGradientDescent
     from art.defences.trainer import (
         AdversarialTrainerAWPPyTorch,
@@ -104,8 +104,8 @@ def run_art(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data, seed: int
     if name == "ART:madry":
         trainer = AdversarialTrainerMadryPGD(clf, nb_epochs=cfg.epochs, batch_size=cfg.batch_size, eps=eps,
                                              eps_step=eps / 4, max_iter=k, num_random_init=1)
-        if cfg.lr_schedule != "constant" or cfg.eps_ramp:
-            return run_art_madry_recipe(trainer, clf, cfg, data, y_oh)
+        if cfg.lr_schedule != "constant" or cfg.eps_ramp or on_epoch is not None:
+            return run_art_madry_recipe(trainer, clf, cfg, data, y_oh, on_epoch)
         fit = lambda: trainer.fit(data.x_train, y_oh)  # noqa: E731
     elif name == "ART:fbf":
         if kwargs.get("train_mode"):
@@ -151,14 +151,43 @@ def restore_train_mode_after_attacks(clf) -> None:
     clf.loss_gradient = loss_gradient
 
 
-def run_art_madry_recipe(trainer, clf, cfg: Config, data, y_oh) -> Dict[str, Any]:
+class BestWeights:
+    """
+    Keeps a copy of the model's weights from the epoch with the highest ``val_robust_accuracy`` so far (the
+    first of equal ones, as ``best_checkpoint_path``): the best checkpoint by validation robust accuracy, as the
+    ECAS authors select their model. Called after each epoch's record (``fit(callbacks=[...])`` for our trainers,
+    ``run_art_madry_recipe`` for ART's), outside the timed epoch.
+    """
+
+    def __init__(self):
+        self.model: Optional[torch.nn.Module] = None
+        self.epoch: Optional[int] = None
+        self.value: Optional[float] = None
+        self.state: Optional[Dict[str, torch.Tensor]] = None
+
+    def __call__(self, trainer, record: Dict[str, Any]) -> bool:
+        value = record.get("val_robust_accuracy")
+        self.model = trainer.get_classifier().model
+        if value is not None and (self.value is None or value > self.value):
+            self.epoch, self.value = record["epoch"], value
+            self.state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        return False
+
+    def load(self) -> None:
+        """Put the kept weights into the model."""
+        if self.model is None or self.state is None:
+            raise RuntimeError("no validation record was seen: nothing to load")
+        self.model.load_state_dict(self.state)
+
+
+def run_art_madry_recipe(trainer, clf, cfg: Config, data, y_oh, on_epoch=None) -> Dict[str, Any]:
     """
     ART's Madry trainer under the configuration's recipe, through ART's documented API only: the one-cycle
     scheduler goes through ``fit(**kwargs)`` to ``PyTorchClassifier.fit``, which ART calls once per batch with
     ``nb_epochs=1`` (so the scheduler steps once per batch, as ours); the eps warm-up sets the trainer's
     ``ProjectedGradientDescent`` eps before each one-epoch ``fit`` (step eps/4 of the full eps throughout, as our
     ``EpsRamp``). Between epochs: the same validation as our trainers (clean and PGD-10, step eps/4, no random
-    start, full eps, on the same slice), not counted as training time.
+    start, full eps, on the same slice), not counted as training time; then ``on_epoch(trainer, record)`` if given.
     """
     batches = -(-len(data.y_train) // cfg.batch_size)
     scheduler = None
@@ -182,6 +211,8 @@ def run_art_madry_recipe(trainer, clf, cfg: Config, data, y_oh) -> Dict[str, Any
                         "forward_passes": fwd_epoch / cfg.batch_size, "backward_passes": bwd_epoch / cfg.batch_size,
                         "val_accuracy": val["clean"], "val_robust_accuracy": val["pgd10"]})
         counter.fwd, counter.bwd = fwd + fwd_epoch, bwd + bwd_epoch
+        if on_epoch is not None:
+            on_epoch(trainer, records[-1])
     return {
         "train_seconds": elapsed,
         "forward_passes": counter.fwd / cfg.batch_size,
@@ -191,7 +222,7 @@ def run_art_madry_recipe(trainer, clf, cfg: Config, data, y_oh) -> Dict[str, Any
     }
 
 
-def run_ours(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data) -> Dict[str, Any]:
+def run_ours(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data, on_epoch=None) -> Dict[str, Any]:
     recipe = {}
     if cfg.eps_ramp and not name.startswith("ecas"):
         recipe["schedule"] = EpsRamp(cfg.eps_ramp)
@@ -204,7 +235,7 @@ def run_ours(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data) -> Dict[
     n_val = cfg.n_val
     history = trainer.fit(data.x_train, data.y_train, nb_epochs=cfg.epochs, batch_size=cfg.batch_size,
                           validation_data=(data.x_test[-n_val:], data.y_test[-n_val:]), scheduler=scheduler,
-                          scheduler_step=step)
+                          scheduler_step=step, **({} if on_epoch is None else {"callbacks": [on_epoch]}))
     return {
         "train_seconds": history.total("seconds"),
         "forward_passes": history.total("forward_passes"),
@@ -241,15 +272,22 @@ def autoattack(clf, cfg: Config, data, seed: int) -> Dict[str, Any]:
                                n_samples=cfg.n_autoattack, batch_size=cfg.n_autoattack)
 
 
-def train(cfg: Config, method: str, seed: int, data):
+def train(cfg: Config, method: str, seed: int, data, on_epoch=None, kwargs: Optional[Dict[str, Any]] = None):
     """Build the seeded classifier and train ``method`` on it: ``(classifier, training record)``. Every run and
-    every rerun (``co_signature.py``) trains through here, so a rerun repeats the run."""
-    name, kwargs = method_spec(cfg, method)
+    every rerun (``co_signature.py``, ``frontier.py``) trains through here, so a rerun repeats the run.
+    ``on_epoch(trainer, record)`` after each validated epoch (``BestWeights``; ART's FBF, TRADES and AWP have no
+    epochs to hook: not supported there); ``kwargs`` replace the method's keyword arguments."""
+    name, spec = method_spec(cfg, method)
+    kwargs = spec if kwargs is None else kwargs
+    if on_epoch is not None and name.startswith("ART:") and name != "ART:madry":
+        raise ValueError(f"{method}: ART's trainer runs all its epochs in one fit; on_epoch is not supported")
     clf = make_classifier(cfg, seed, data.input_shape, data.nb_classes)
     torch.manual_seed(seed)
     np.random.seed(seed)
-    out = run_art(name, kwargs, clf, cfg, data, seed) if name.startswith("ART:") else run_ours(name, kwargs, clf,
-                                                                                              cfg, data)
+    if name.startswith("ART:"):
+        out = run_art(name, kwargs, clf, cfg, data, seed, on_epoch)
+    else:
+        out = run_ours(name, kwargs, clf, cfg, data, on_epoch)
     return clf, out
 
 

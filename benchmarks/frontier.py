@@ -1,0 +1,304 @@
+"""
+Robustness per second (evidence v3, issue 28; protocol amendment of 2026-12-02): each method of ``BUDGETS`` trained
+at several epoch budgets under ``cifar10-recipe`` (the one-cycle LR planned over each run's own length), the
+best checkpoint by validation PGD-10 kept (as the ECAS authors select their model), then clean and PGD-20 of the
+best and of the last epoch on the configuration's evaluation images. One JSON per (method, epochs, seed) under
+``results/frontier/`` (resumable); ``--shard i/n`` runs every n-th point, for two workers at once.
+
+    python benchmarks/frontier.py --data-dir ../shared/data --seeds 0,1,2 --shard 0/2
+    python benchmarks/frontier.py --report
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from common import machine_info
+from configs import CONFIGS, Config, method_spec
+from run import BestWeights, load_data, train
+
+import art_accel
+from art_accel.evaluation import evaluate_robustness
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NAME = "frontier"
+BASE = "cifar10-recipe"
+#: The PGD-10 budget whose robustness the others are measured against (the configuration's full run).
+REFERENCE = ("pgd-10", 10)
+#: Method -> epoch budgets: the multi-step methods at 3/10, 1/2 and 1x the configuration's 10 epochs (ART's Madry
+#: trainer, 1.5x PGD-10's time per epoch here, at 1/2 and 1x); the single-step ones at 1/2, 1x, 2x and 4x, up
+#: to about PGD-10's full-run time.
+BUDGETS: Dict[str, Tuple[int, ...]] = {
+    "pgd-10": (3, 5, 10), "pgd-7": (3, 5, 10), "amata": (3, 5, 10), "art-madry-pgd-10": (5, 10),
+    "fgsm-rs": (5, 10, 20, 40), "atas": (5, 10, 20, 40), "nfgsm": (5, 10, 20, 40), "mplus-deat": (5, 10, 20, 40),
+}
+#: Methods whose per-epoch options scale with the run: ATAS' warm-up, the authors' 5 of 30 epochs (1/6) rounded,
+#: at least 1 (cifar10-recipe's 2 at 10 epochs)
+SCALED = {"atas": lambda epochs: {"warmup_epochs": max(1, round(epochs / 6))}}
+
+
+def points(budgets: Dict[str, Tuple[int, ...]], seeds: List[int]) -> List[Tuple[str, int, int]]:
+    """Every (method, epochs, seed), seed by seed, the methods interleaved: the first seeds finish first."""
+    out = []
+    for seed in seeds:
+        for i in range(max(len(b) for b in budgets.values())):
+            out += [(m, b[i], seed) for m, b in budgets.items() if i < len(b)]
+    return out
+
+
+def result_path(out: str, method: str, epochs: int, seed: int) -> str:
+    return os.path.join(out, f"{NAME}__{method}__e{epochs}__seed{seed}.json")
+
+
+def run_point(base: Config, method: str, epochs: int, seed: int, data) -> Dict[str, Any]:
+    """Train one budget and evaluate its best and last weights (clean and PGD-20, the configuration's images)."""
+    cfg = Config(**{**base.__dict__, "epochs": epochs, "n_autoattack": 0})
+    kwargs = {**method_spec(cfg, method)[1], **SCALED.get(method, lambda e: {})(epochs)}
+    best = BestWeights()
+    clf, out = train(cfg, method, seed, data, on_epoch=best, kwargs=kwargs)
+    x_eval, y_eval = data.x_test[: cfg.n_eval], data.y_test[: cfg.n_eval]
+    last = evaluate_robustness(clf, x_eval, y_eval, cfg.eps, attacks=("clean", "pgd20"), seed=seed)
+    best.load()
+    best_eval = evaluate_robustness(clf, x_eval, y_eval, cfg.eps, attacks=("clean", "pgd20"), seed=seed)
+    history = out["history"]
+    records = history["records"] if history else []
+    return {
+        "benchmark": NAME, "base": base.name, "method": method, "epochs": epochs, "seed": seed, "kwargs": kwargs,
+        "train_seconds": out["train_seconds"], "backward_passes": out["backward_passes"],
+        "best_epoch": best.epoch, "best_val_robust_accuracy": best.value,
+        "best": {k: best_eval[k] for k in ("clean", "pgd20")}, "last": {k: last[k] for k in ("clean", "pgd20")},
+        "n_eval": cfg.n_eval, "n_val": cfg.n_val,
+        "curve": [[r["elapsed_seconds"], r["val_robust_accuracy"]] for r in records],
+        "machine": machine_info(), "art_accel": art_accel.__version__,
+    }
+
+
+def run_points(base: Config, todo: List[Tuple[str, int, int]], data, out: str) -> List[str]:
+    """Train every point without a result file yet; returns the files written."""
+    os.makedirs(out, exist_ok=True)
+    written = []
+    for method, epochs, seed in todo:
+        path = result_path(out, method, epochs, seed)
+        if os.path.exists(path):
+            continue
+        rec = run_point(base, method, epochs, seed, data)
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            json.dump(rec, f, indent=1, default=float)
+        os.replace(path + ".tmp", path)
+        written.append(path)
+        print(f"{path}: {rec['train_seconds']:.0f} s, best epoch {rec['best_epoch']}, PGD-20 best "
+              f"{100 * rec['best']['pgd20']:.1f}% / last {100 * rec['last']['pgd20']:.1f}%", flush=True)
+    return written
+
+
+def load(out: str) -> Dict[Tuple[str, int], List[Dict[str, Any]]]:
+    """(method, epochs) -> its runs, by seed."""
+    runs: Dict[Tuple[str, int], List[Dict[str, Any]]] = {}
+    for name in sorted(os.listdir(out)) if os.path.isdir(out) else []:
+        if name.startswith(NAME + "__") and name.endswith(".json"):
+            with open(os.path.join(out, name), encoding="utf-8") as f:
+                rec = json.load(f)
+            runs.setdefault((rec["method"], rec["epochs"]), []).append(rec)
+    for recs in runs.values():
+        recs.sort(key=lambda r: r["seed"])
+    return runs
+
+
+def _mean(recs, which="best") -> float:
+    return sum(r[which]["pgd20"] for r in recs) / len(recs)
+
+
+def _seconds(recs) -> float:
+    return statistics.median(r["train_seconds"] for r in recs)
+
+
+def _complete(runs, budgets) -> Tuple[List[int], Dict[Tuple[str, int], List[Dict[str, Any]]]]:
+    """The seeds every point run so far has, and each point's runs of those seeds (what the headline uses)."""
+    present = {k: v for k, v in runs.items() if k[0] in budgets and v}
+    common = set.intersection(*({r["seed"] for r in v} for v in present.values())) if present else set()
+    seeds = sorted(common)
+    return seeds, {k: [r for r in v if r["seed"] in common] for k, v in present.items()} if seeds else {}
+
+
+def headline(runs, budgets=None) -> List[str]:
+    """Per method the least budget at which its mean PGD-20 (best checkpoint) reaches PGD-10's full-run mean, and
+    the most robust point within fractions of PGD-10's full-run time."""
+    budgets = BUDGETS if budgets is None else budgets
+    seeds, full = _complete(runs, budgets)
+    if REFERENCE not in full:
+        return [f"The reference ({REFERENCE[0]} at {REFERENCE[1]} epochs) has no runs yet: no headline.", ""]
+    ref = full[REFERENCE]
+    target, ref_s = _mean(ref), _seconds(ref)
+    per_seed = {r["seed"]: r["best"]["pgd20"] for r in ref}
+    lines = [f"Target: PGD-10's full run ({REFERENCE[1]} epochs), PGD-20 of its best checkpoint, mean of seeds "
+             f"{', '.join(map(str, seeds))}: **{100 * target:.1f}%**, median training time {ref_s:.0f} s. A point "
+             "reaches it when its own mean over the same seeds is at least that; the seeds column counts the "
+             "seeds at or above that seed's PGD-10 full run.", "",
+             "| method | least budget reaching PGD-10's full-run robustness | median training s | x PGD-10's full-run "
+             "time | its mean PGD-20 | seeds at or above their PGD-10 |", "|---|---|---|---|---|---|"]
+    for method, epochs_list in budgets.items():
+        pts = [(e, full[(method, e)]) for e in sorted(epochs_list) if (method, e) in full]
+        if not pts:
+            lines.append(f"| {method} | not run | - | - | - | - |")
+            continue
+        hit = next(((e, recs) for e, recs in pts if _mean(recs) >= target), None)
+        if hit is None:
+            e, recs = max(pts, key=lambda p: _mean(p[1]))
+            lines.append(f"| {method} | not reached by {max(p[0] for p in pts)} epochs (best: {e} epochs) | "
+                         f"{_seconds(recs):.0f} | {_seconds(recs) / ref_s:.2f} | {100 * _mean(recs):.1f} | "
+                         f"{sum(r['best']['pgd20'] >= per_seed[r['seed']] for r in recs)} of {len(recs)} |")
+            continue
+        e, recs = hit
+        lines.append(f"| {method} | **{e} epochs** | {_seconds(recs):.0f} | {_seconds(recs) / ref_s:.2f} | "
+                     f"{100 * _mean(recs):.1f} | {sum(r['best']['pgd20'] >= per_seed[r['seed']] for r in recs)} of "
+                     f"{len(recs)} |")
+    lines += ["", "I have T seconds (as a fraction of PGD-10's full-run time, which carries over between machines "
+              "better than seconds): the point with the highest mean PGD-20 whose median training time fits.", "",
+              "| T | seconds here | most robust point within T | its mean PGD-20 |", "|---|---|---|---|"]
+    for fraction, method, epochs, value in budget_choice(runs, budgets):
+        cell = "nothing fits" if method is None else f"{method}, {epochs} epochs"
+        value_cell = "-" if value is None else f"{100 * value:.1f}"
+        lines.append(f"| {fraction:g} x | {fraction * ref_s:.0f} | {cell} | {value_cell} |")
+    return lines + [""]
+
+
+#: The time budgets of "I have T seconds", as fractions of PGD-10's full-run median training time
+FRACTIONS = (0.25, 0.5, 1.0)
+
+
+def budget_choice(runs, budgets=None) -> List[Tuple[float, Optional[str], Optional[int], Optional[float]]]:
+    """(fraction, method, epochs, mean PGD-20) of the most robust point (the common seeds) within each time
+    budget."""
+    budgets = BUDGETS if budgets is None else budgets
+    _, full = _complete(runs, budgets)
+    if REFERENCE not in full:
+        return []
+    ref_s = _seconds(full[REFERENCE])
+    out = []
+    for fraction in FRACTIONS:
+        fits = [(_mean(recs), -_seconds(recs), k) for k, recs in full.items() if _seconds(recs) <= fraction * ref_s]
+        if fits:
+            value, _, (method, epochs) = max(fits)
+            out.append((fraction, method, epochs, value))
+        else:
+            out.append((fraction, None, None, None))
+    return out
+
+
+def _pct(values) -> str:
+    return "/".join(f"{100 * v:.1f}" for v in values)
+
+
+def report(out: str, docs: str, budgets=None) -> str:
+    """``docs/benchmarks/frontier.md`` and ``frontier.png`` from the committed JSON."""
+    budgets = BUDGETS if budgets is None else budgets
+    runs = load(out)
+    base = CONFIGS[BASE]
+    lines = ["# Robustness per second", "",
+             f"Generated by `benchmarks/frontier.py --report` from `benchmarks/results/{NAME}/`; fixed in the "
+             "protocol amendment of 2026-12-02 before its runs. Every point is `" + BASE + "` (CIFAR-10 exact subset, "
+             "4,000 training images, PreAct-ResNet-18 width 8, SGD momentum 0.9 wd 5e-4, batch 128, no "
+             f"augmentation, eps {255 * base.eps:.0f}/255) at its own epoch budget, the one-cycle LR to "
+             f"{base.lr} planned over that budget's own length; ATAS' warm-up is the authors' 1/6 of the run, "
+             "rounded, at least 1 epoch; every other option as in that configuration. The weights kept are the "
+             f"best checkpoint by validation PGD-10 (the last {base.n_val} test images, step eps/4, no random start), "
+             "as the ECAS authors select their model. Measured: clean and PGD-20 (step eps/4, one random start) "
+             f"on test images 0-{base.n_eval - 1}, of the best checkpoint and of the last epoch. PGD-20 rather "
+             "than AutoAttack: AutoAttack costs 5-9 minutes per run here, more than most of these runs' training; "
+             f"on `{BASE}`'s own rows the two rank the methods alike (results.md). Training seconds exclude "
+             "validation and evaluation.", "", "## Headline", ""]
+    lines += headline(runs, budgets)
+    lines += ["## Every point", "", "| method | epochs | seeds | median training s | PGD-20 best checkpoint: mean "
+              "(per seed) | PGD-20 last epoch: mean (per seed) | best epoch per seed | clean, best checkpoint |",
+              "|---|---|---|---|---|---|---|---|"]
+    for method, epochs_list in budgets.items():
+        for e in sorted(epochs_list):
+            recs = runs.get((method, e), [])
+            if not recs:
+                lines.append(f"| {method} | {e} | not run | - | - | - | - | - |")
+                continue
+            lines.append(f"| {method} | {e} | {','.join(str(r['seed']) for r in recs)} | {_seconds(recs):.0f} | "
+                         f"{100 * _mean(recs):.1f} ({_pct(r['best']['pgd20'] for r in recs)}) | "
+                         f"{100 * _mean(recs, 'last'):.1f} ({_pct(r['last']['pgd20'] for r in recs)}) | "
+                         f"{','.join(str(r['best_epoch']) for r in recs)} | "
+                         f"{100 * sum(r['best']['clean'] for r in recs) / len(recs):.1f} |")
+    if runs:
+        m = next(iter(runs.values()))[0]["machine"]
+        lines += ["", f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} thread per "
+                  "run, two runs at a time throughout), no GPU. The times compare the points with each other; "
+                  "they are not comparable with results.md's rows, timed under other loads.", "",
+                  f"![PGD-20 against training seconds]({NAME}.png)"]
+        _plot(runs, budgets, os.path.join(docs, f"{NAME}.png"))
+    lines.append("")
+    path = os.path.join(docs, f"{NAME}.md")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    return path
+
+
+def _plot(runs, budgets, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for method, epochs_list in budgets.items():
+        pts = [(e, runs[(method, e)]) for e in sorted(epochs_list) if (method, e) in runs]
+        if not pts:
+            continue
+        xs = [_seconds(recs) for _, recs in pts]
+        ys = [100 * _mean(recs) for _, recs in pts]
+        lo = [y - 100 * min(r["best"]["pgd20"] for r in recs) for y, (_, recs) in zip(ys, pts)]
+        hi = [100 * max(r["best"]["pgd20"] for r in recs) - y for y, (_, recs) in zip(ys, pts)]
+        line = ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=2, label=method)
+        for x, y, (e, _) in zip(xs, ys, pts):
+            ax.annotate(str(e), (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6,
+                        color=line[0].get_color())
+    if REFERENCE in runs:
+        ax.axhline(100 * _mean(runs[REFERENCE]), color="grey", linestyle="--", linewidth=1,
+                   label="PGD-10, full run")
+    ax.set_xscale("log")
+    ax.set_xlabel("median training seconds (log; labels: epochs)")
+    ax.set_ylabel("PGD-20 accuracy, best checkpoint (%, mean; bars: seeds' range)")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--data-dir", default="")
+    parser.add_argument("--methods", default=",".join(BUDGETS), help=f"of {', '.join(BUDGETS)}")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--shard", default="0/1", help="i/n: run every n-th point starting at the i-th")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=os.path.join(HERE, "results", NAME))
+    parser.add_argument("--docs", default=os.path.join(HERE, "..", "docs", "benchmarks"))
+    parser.add_argument("--report", action="store_true", help=f"only write {NAME}.md and its plot")
+    args = parser.parse_args(argv)
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in BUDGETS]
+    if unknown:
+        parser.error(f"--methods: unknown {unknown}; choose from {list(BUDGETS)}")
+    try:
+        index, count = (int(v) for v in args.shard.split("/"))
+        if not 0 <= index < count:
+            raise ValueError
+    except ValueError:
+        parser.error(f"--shard: expected i/n with 0 <= i < n, got {args.shard!r}")
+    if not args.report:
+        torch.set_num_threads(args.threads)
+        base = CONFIGS[BASE]
+        todo = points({m: BUDGETS[m] for m in methods}, [int(s) for s in args.seeds.split(",")])[index::count]
+        run_points(base, todo, load_data(base, args.data_dir), args.out)
+    print(report(args.out, args.docs))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""benchmarks/frontier.py on the smoke configuration: points run, resume, keep the best checkpoint and report."""
+import json
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+import frontier  # noqa: E402
+import run  # noqa: E402
+from configs import CONFIGS  # noqa: E402
+
+from art_accel.evaluation import evaluate_robustness  # noqa: E402
+
+pytestmark = pytest.mark.slow
+SMOKE = CONFIGS["smoke"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return run.load_data(SMOKE, "")
+
+
+def test_points_interleave_methods_and_finish_seed_by_seed():
+    assert frontier.points({"a": (1, 2), "b": (3,)}, [0, 1]) == [
+        ("a", 1, 0), ("b", 3, 0), ("a", 2, 0), ("a", 1, 1), ("b", 3, 1), ("a", 2, 1)]
+    todo = frontier.points(frontier.BUDGETS, [0, 1, 2])
+    assert len(todo) == 3 * sum(len(b) for b in frontier.BUDGETS.values()) == len(set(todo))
+    assert sorted(todo[0::2] + todo[1::2]) == sorted(todo)  # two shards cover every point once
+
+
+@pytest.mark.parametrize("method", ["fgsm-rs", "art-madry-pgd-10"])
+def test_best_weights_are_the_best_validated_epoch(data, method):
+    """The weights kept reproduce the validation PGD-10 recorded at the epoch they are from, for our trainers and
+    ART's Madry trainer alike."""
+    cfg = run.Config(**{**SMOKE.__dict__, "epochs": 3})
+    best = run.BestWeights()
+    clf, out = run.train(cfg, method, 0, data, on_epoch=best)
+    values = [r["val_robust_accuracy"] for r in out["history"]["records"]]
+    assert best.epoch == values.index(max(values)) and best.value == max(values)
+    best.load()
+    val = evaluate_robustness(clf, data.x_test[-cfg.n_val:], data.y_test[-cfg.n_val:], cfg.eps,
+                              attacks=("pgd10",), eps_step=cfg.eps / 4)
+    assert val["pgd10"] == pytest.approx(best.value, abs=1.01 / cfg.n_val)
+
+
+def test_art_trainers_without_epochs_refuse_on_epoch(data):
+    with pytest.raises(ValueError, match="on_epoch is not supported"):
+        run.train(SMOKE, "art-fbf", 0, data, on_epoch=run.BestWeights())
+
+
+def test_runs_resume_and_report(tmp_path, data):
+    out, docs = str(tmp_path / "results"), str(tmp_path / "docs")
+    os.makedirs(docs)
+    budgets = {"pgd-10": (1, 10), "atas": (2,)}
+    todo = frontier.points(budgets, [0])
+    written = frontier.run_points(SMOKE, todo, data, out)
+    assert [os.path.basename(p) for p in written] == ["frontier__pgd-10__e1__seed0.json",
+                                                       "frontier__atas__e2__seed0.json",
+                                                       "frontier__pgd-10__e10__seed0.json"]
+    rec = json.load(open(written[1]))
+    assert rec["epochs"] == 2 and len(rec["curve"]) == 2 and rec["kwargs"]["warmup_epochs"] == 1
+    assert 0 <= rec["best_epoch"] < 2 and 0.0 <= rec["best"]["pgd20"] <= rec["best"]["clean"] <= 1.0
+    assert frontier.run_points(SMOKE, todo, data, out) == []  # resumable
+    text = open(frontier.report(out, docs, budgets)).read()
+    assert "| pgd-10 | 10 | 0 |" in text and "Target: PGD-10's full run" in text
+    assert os.path.exists(os.path.join(docs, "frontier.png"))
+
+
+def _rec(method, epochs, seed, pgd20, seconds):
+    return {"method": method, "epochs": epochs, "seed": seed, "train_seconds": seconds,
+            "best": {"pgd20": pgd20, "clean": 0.5}, "last": {"pgd20": pgd20, "clean": 0.5}, "best_epoch": 0}
+
+
+def _runs(points):
+    runs = {}
+    for method, epochs, values, seconds in points:
+        runs[(method, epochs)] = [_rec(method, epochs, s, v, seconds) for s, v in enumerate(values)]
+    return runs
+
+
+def test_headline_least_budget_and_time_choice():
+    budgets = {"pgd-10": (5, 10), "fgsm-rs": (5, 10, 20), "atas": (10,)}
+    runs = _runs([("pgd-10", 5, [0.20, 0.22], 50), ("pgd-10", 10, [0.25, 0.27], 100),
+                  ("fgsm-rs", 5, [0.20, 0.20], 10), ("fgsm-rs", 10, [0.26, 0.27], 20),
+                  ("fgsm-rs", 20, [0.30, 0.30], 40), ("atas", 10, [0.24, 0.25], 20)])
+    text = "\n".join(frontier.headline(runs, budgets))
+    assert "**26.0%**" in text
+    assert "| fgsm-rs | **10 epochs** | 20 | 0.20 | 26.5 | 2 of 2 |" in text
+    assert "| atas | not reached by 10 epochs (best: 10 epochs) | 20 | 0.20 | 24.5 | 0 of 2 |" in text
+    assert "| pgd-10 | **10 epochs** | 100 | 1.00 | 26.0 | 2 of 2 |" in text
+    choice = frontier.budget_choice(runs, budgets)
+    assert [c[:3] for c in choice] == [(0.25, "fgsm-rs", 10), (0.5, "fgsm-rs", 20), (1.0, "fgsm-rs", 20)]
+    assert [c[3] for c in choice] == pytest.approx([0.265, 0.30, 0.30])
+    runs[("atas", 10)] = runs[("atas", 10)][:1]  # a point missing seed 1: the headline uses seed 0 only
+    text = "\n".join(frontier.headline(runs, budgets))
+    assert "mean of seeds 0: **25.0%**" in text
+    assert "| atas | not reached by 10 epochs (best: 10 epochs) | 20 | 0.20 | 24.0 | 0 of 1 |" in text
