@@ -229,8 +229,9 @@ def report(out: str, docs: str, budgets=None) -> str:
     if runs:
         m = next(iter(runs.values()))[0]["machine"]
         lines += ["", f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} thread per "
-                  "run, two runs at a time throughout), no GPU. The times compare the points with each other; "
-                  "they are not comparable with results.md's rows, timed under other loads.", "",
+                  "run, next to one other single-thread benchmark job throughout), no GPU. The times compare the "
+                  "points with each other; they are not comparable with results.md's rows, timed under other loads.",
+                  "",
                   f"![PGD-20 against training seconds]({NAME}.png)"]
         _plot(runs, budgets, os.path.join(docs, f"{NAME}.png"))
     lines.append("")

@@ -53,8 +53,9 @@ CLAIMS_CONFIG = "mnist-recipe"
 
 
 #: Configurations whose claims are judged by the same rules, reported as separate sets of verdicts (the protocol's
-#: 2026-11-30 04:35 amendment adds the CIFAR recipe as the second).
-CLAIMS_CONFIGS = (CLAIMS_CONFIG, "cifar10-recipe")
+#: 2026-11-30 04:35 amendment adds the CIFAR recipe as the second, its 2026-12-02 amendment the ATAS authors'
+#: recipe as the third; a claim whose rows a configuration does not run is not listed for it).
+CLAIMS_CONFIGS = (CLAIMS_CONFIG, "cifar10-recipe", "cifar10-atas-recipe")
 
 
 #: Accuracies are stored as float32 (counts over 500 images), so a mean difference of exactly 2 points can compute as

@@ -13,7 +13,7 @@ import argparse
 import json
 import os
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -22,6 +22,7 @@ from configs import CONFIGS, METHODS, Config, method_spec
 from tqdm.auto import tqdm
 
 import art_accel
+from art_accel.augmentation import RandomCropFlip
 from art_accel.data import load_mnist5k
 from art_accel.evaluation import evaluate_robustness
 from art_accel.models import PreActResNet18, mnist_cnn
@@ -222,16 +223,25 @@ def run_art_madry_recipe(trainer, clf, cfg: Config, data, y_oh, on_epoch=None) -
     }
 
 
+def authors_milestones(epochs: int) -> List[int]:
+    """The ATAS authors' LR decay epochs, 80% and 93% of the run rounded (24 and 28 of their 30)."""
+    return [round(0.8 * epochs), round(0.93 * epochs)]
+
+
 def run_ours(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data, on_epoch=None) -> Dict[str, Any]:
     recipe = {}
     if cfg.eps_ramp and not name.startswith("ecas"):
         recipe["schedule"] = EpsRamp(cfg.eps_ramp)
+    if cfg.crop_padding:
+        recipe["augmentation"] = RandomCropFlip(cfg.crop_padding)
     trainer = get_method(name)(clf, eps=cfg.eps, nb_epochs=cfg.epochs, verbose=False, **kwargs, **recipe)
     scheduler, step = None, "epoch"
     if cfg.lr_schedule == "onecycle":
         batches = -(-len(data.y_train) // cfg.batch_size)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(clf.optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * batches)
         step = "batch"
+    elif cfg.lr_schedule == "authors":
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(clf.optimizer, authors_milestones(cfg.epochs), gamma=0.1)
     n_val = cfg.n_val
     history = trainer.fit(data.x_train, data.y_train, nb_epochs=cfg.epochs, batch_size=cfg.batch_size,
                           validation_data=(data.x_test[-n_val:], data.y_test[-n_val:]), scheduler=scheduler,
@@ -279,6 +289,8 @@ def train(cfg: Config, method: str, seed: int, data, on_epoch=None, kwargs: Opti
     epochs to hook: not supported there); ``kwargs`` replace the method's keyword arguments."""
     name, spec = method_spec(cfg, method)
     kwargs = spec if kwargs is None else kwargs
+    if name.startswith("ART:") and (cfg.crop_padding or cfg.lr_schedule == "authors"):
+        raise ValueError(f"{method}: ART's trainers are not run under {cfg.name}'s augmentation / LR schedule")
     if on_epoch is not None and name.startswith("ART:") and name != "ART:madry":
         raise ValueError(f"{method}: ART's trainer runs all its epochs in one fit; on_epoch is not supported")
     clf = make_classifier(cfg, seed, data.input_shape, data.nb_classes)

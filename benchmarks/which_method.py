@@ -131,7 +131,9 @@ def _spread_note(d: Runs) -> str:
 
 #: What the "Which method" page says each configuration is
 SCALES = {"mnist-recipe": "full MNIST at eps 0.3, a small CNN, 6 epochs, CPU",
-          "cifar10-recipe": "a 4,000-image CIFAR-10 subset at eps 8/255, PreAct-ResNet-18 width 8, 10 epochs, CPU"}
+          "cifar10-recipe": "a 4,000-image CIFAR-10 subset at eps 8/255, PreAct-ResNet-18 width 8, 10 epochs, CPU",
+          "cifar10-atas-recipe": "the same CIFAR-10 subset and model under the ATAS authors' recipe (LR 0.1 decayed "
+                                 "at 80% and 93% of 10 epochs, crop + flip), CPU"}
 
 
 def which_method(data: Dict[str, Runs], probes: List[dict] = (), signatures: List[dict] = (),

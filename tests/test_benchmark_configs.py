@@ -74,7 +74,7 @@ def _scored(seed, seconds, aa, clean=0.5):
 
 @pytest.mark.parametrize("aa_atas, verdict", [(0.29, "**reproduced**"), (0.28, "**not reproduced**")])
 def test_cifar_recipe_claims_are_judged_by_the_same_rule_as_a_second_set(aa_atas, verdict):
-    assert CLAIMS_CONFIGS == ("mnist-recipe", "cifar10-recipe")
+    assert CLAIMS_CONFIGS == ("mnist-recipe", "cifar10-recipe", "cifar10-atas-recipe")
     # ATAS at 0.2x PGD-10's time; the rule allows at most 1.5 points less AutoAttack accuracy
     runs = {"pgd-10": [_scored(s, 100.0, 0.30) for s in range(3)],
             "atas": [_scored(s, 20.0, aa_atas + 0.0001 * s - 0.0001) for s in range(3)]}
@@ -199,3 +199,12 @@ def test_averaging_reading_follows_the_amendment(plain, ema, reading):
 def test_withdrawn_rows_are_methods_of_their_configuration_with_a_reason(name):
     cfg = CONFIGS[name]
     assert set(cfg.withdrawn) <= set(cfg.methods) and all(why.strip() for why in cfg.withdrawn.values())
+
+
+def test_the_authors_recipe_lists_only_the_claims_whose_rows_it_runs():
+    runs = {"pgd-10": [_scored(s, 100.0, 0.30) for s in range(3)], "atas": [_scored(s, 20.0, 0.29) for s in range(3)]}
+    lines = claims({"cifar10-atas-recipe": runs}, "cifar10-atas-recipe")
+    assert lines[0] == "### cifar10-atas-recipe (third set of verdicts, same rules)"
+    assert "Under the ATAS authors' recipe" in lines[2]
+    listed = [x for x in lines if x.startswith("- **")]
+    assert len(listed) == 1 and listed[0].startswith("- **ATAS vs PGD-10") and "**reproduced**" in listed[0]

@@ -98,3 +98,26 @@ def test_headline_least_budget_and_time_choice():
     text = "\n".join(frontier.headline(runs, budgets))
     assert "mean of seeds 0: **25.0%**" in text
     assert "| atas | not reached by 10 epochs (best: 10 epochs) | 20 | 0.20 | 24.0 | 0 of 1 |" in text
+
+
+def test_authors_recipe_decays_per_epoch_and_augments_every_batch(data, monkeypatch):
+    """cifar10-atas-recipe's schedule and crop+flip, on the smoke data: LR x0.1 at 80% and 93% of the run
+    (epochs 4 and 5 of 5 rounded: 4 and round(4.65) = 5, so one decay within the run), and the trainer gets a
+    RandomCropFlip of the configuration's padding; ART's trainers refuse the recipe instead of ignoring it."""
+    import art_accel.trainers.base as base
+
+    cfg = run.Config(**{**SMOKE.__dict__, "epochs": 5, "lr": 0.1, "lr_schedule": "authors", "crop_padding": 2})
+    assert run.authors_milestones(30) == [24, 28] and run.authors_milestones(10) == [8, 9]
+    seen = []
+    original = base.AdversarialTrainerBase.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("augmentation"))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(base.AdversarialTrainerBase, "__init__", spy)
+    _, out = run.train(cfg, "fgsm-rs", 0, data)
+    assert [r["lr"] for r in out["history"]["records"]] == pytest.approx([0.1, 0.1, 0.1, 0.1, 0.01])
+    assert len(seen) == 1 and seen[0].padding == 2 and seen[0].flip
+    with pytest.raises(ValueError, match="not run under"):
+        run.train(cfg, "art-madry-pgd-10", 0, data)
