@@ -194,14 +194,17 @@ CONFIGS: Dict[str, Config] = {
               "one-cycle scheduler through fit(scheduler=...), which ART passes to PyTorchClassifier.fit once per "
               "batch, and the eps warm-up by setting its attack's eps before each one-epoch fit. Replaces mnist and "
               "mnist-10k. " + FBF_NOTE + " N-FGSM (amendment of 2026-12-02) runs with the paper's CIFAR defaults "
-              "(noise 2 eps = 0.6, step eps) and the eps warm-up; ART's FBF and N-FGSM were timed while two "
+              "(noise 2 eps = 0.6, step eps) and the eps warm-up (withdrawn: it did not train); nfgsm-k1 replaces "
+              "it: noise k = 1 (0.3), step eps, the eps warm-up, k chosen on the validation slice by a one-seed "
+              "probe (amendment of 2026-12-02 06:53 UTC). ART's FBF and the N-FGSM rows were timed while two "
               "benchmark jobs shared the 2 cores.",
     ),
     "cifar10-recipe": Config(
         name="cifar10-recipe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=10, n_train=0,
         lr=0.2, lr_schedule="onecycle", target=0.2, n_autoattack=500,
         methods=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
-                 "art-madry-pgd-10", "art-fbf", "art-fbf-train", "nfgsm", "pgd-10-ema", "atas-w2-ema"),
+                 "art-madry-pgd-10", "art-fbf", "art-fbf-train", "nfgsm", "pgd-10-ema", "atas-w2-ema", "trades",
+                 "art-trades", "awp", "art-awp"),
         headline=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
                   "art-madry-pgd-10"),
         overrides={"atas": {"warmup_epochs": 2}},
@@ -222,7 +225,13 @@ CONFIGS: Dict[str, Config] = {
               "model.train(), so this BatchNorm model trains on frozen running statistics and stays at chance). "
               "The evidence-v3 rows were timed while two benchmark jobs and at times the test suite shared the 2 "
               "cores: their time ratios against the earlier rows overstate their cost (averaging's own share of an "
-              "epoch is under 1%, docs/benchmarks/averaging_cost.md).",
+              "epoch is under 1%, docs/benchmarks/averaging_cost.md). ART's trainers of TRADES and AWP (amendment of "
+              "2026-12-02 12:36 UTC): AdversarialTrainerTRADESPyTorch(classifier, attack, beta=6.0) and "
+              "AdversarialTrainerAWPPyTorch(classifier, proxy, attack, mode='PGD', gamma=0.01, beta=6.0, warmup=0), "
+              "attack = ProjectedGradientDescent(eps=8/255, eps_step=2/255, max_iter=10, num_random_init=1, "
+              "batch_size=128), the proxy with plain SGD lr 0.01; their fit takes no OneCycleLR, so the one-cycle "
+              "is planned over the 10 epochs and stepped after each one-epoch fit (one LR per epoch: ART's recipe); "
+              "ours (trades: beta 6, 10 steps; awp: PGD-AT base, gamma 0.01) keep the per-batch one-cycle.",
     ),
     "cifar10-atas-recipe": Config(
         name="cifar10-atas-recipe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=10,

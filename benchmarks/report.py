@@ -12,6 +12,7 @@ import os
 from typing import Dict, List, Optional
 
 import cifar10_co_cnn1
+import frontier
 from configs import CONFIGS
 from rules import (
     CLAIMS,
@@ -362,7 +363,7 @@ def overfitting_search(recs: List[dict]) -> List[str]:
 
 
 #: (ours, ART's trainer for the same method)
-ART_PAIRS = (("pgd-10", "art-madry-pgd-10"),)
+ART_PAIRS = (("pgd-10", "art-madry-pgd-10"), ("trades", "art-trades"), ("awp", "art-awp"))
 
 
 #: (configuration, method without averaging, the same with EMA(0.999)): the amendment of 2026-12-02
@@ -411,6 +412,16 @@ def co_cnn1(runs) -> List[str]:
             f"[{cifar10_co_cnn1.NAME}.md]({cifar10_co_cnn1.NAME}.md)).", ""] + cifar10_co_cnn1.summary(runs) + [""]
 
 
+def robustness_per_second(runs) -> List[str]:
+    """The frontier (its own page, ``frontier.py``): least time to PGD-10's robustness and the time choices."""
+    if not runs:
+        return []
+    return ["## Robustness per second", "",
+            f"Each method at several epoch budgets of `{frontier.BASE}`, best checkpoint by validation PGD-10, PGD-20 "
+            f"on 500 test images (the page, with every point and the plot: [{frontier.NAME}.md]({frontier.NAME}.md)).",
+            ""] + frontier.headline(runs)
+
+
 def versus_art(data: Dict[str, Runs]) -> List[str]:
     """Our trainer against ART's trainer of the same algorithm, on the seeds both have."""
     rows = []
@@ -425,8 +436,10 @@ def versus_art(data: Dict[str, Runs]) -> List[str]:
     if not rows:
         return []
     return ["## Ours against ART's trainer", "",
-            "The same algorithm (PGD-10 adversarial training, step eps/4, one random start), model, data, optimizer, "
-            "learning-rate schedule and eps warm-up; ART's trainer configured as in the protocol.", "",
+            "The same algorithm (PGD-10 adversarial training, TRADES or AWP; attack step eps/4, 10 steps), model, "
+            "data, optimizer and eps warm-up; the learning-rate schedule too, except that ART's TRADES and AWP "
+            "trainers take one LR per epoch (the configuration's notes); ART's trainer configured as in the "
+            "protocol.", "",
             "| configuration | ours | ART | seeds | time ours / ART | AA % ours / ART | PGD-20 % ours / ART |",
             "|---|---|---|---|---|---|---|"] + rows + [""]
 
@@ -465,6 +478,8 @@ def write_report(results_dir: str, out_dir: str, guide: Optional[str] = None) ->
     cnn1 = cifar10_co_cnn1.load(os.path.join(results_dir, cifar10_co_cnn1.NAME))
     lines += co_cnn1(cnn1)
     lines += averaging(data)
+    per_second = frontier.load(os.path.join(results_dir, frontier.NAME))
+    lines += robustness_per_second(per_second)
     lines += versus_art(data)
     if data:
         per_config = {c: sorted({machine(r) for recs in data[c].values() for r in recs}) for c in data}
@@ -485,7 +500,7 @@ def write_report(results_dir: str, out_dir: str, guide: Optional[str] = None) ->
         f.write("\n".join(lines) + "\n")
     if guide:
         with open(guide, "w", encoding="utf-8") as f:
-            f.write("\n".join(which_method(data, probes, signatures, cnn1)))
+            f.write("\n".join(which_method(data, probes, signatures, cnn1, per_second)))
     return path
 
 

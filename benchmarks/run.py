@@ -106,7 +106,7 @@ def run_art(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data, seed: int
         trainer = AdversarialTrainerMadryPGD(clf, nb_epochs=cfg.epochs, batch_size=cfg.batch_size, eps=eps,
                                              eps_step=eps / 4, max_iter=k, num_random_init=1)
         if cfg.lr_schedule != "constant" or cfg.eps_ramp or on_epoch is not None:
-            return run_art_madry_recipe(trainer, clf, cfg, data, y_oh, on_epoch)
+            return run_art_recipe(trainer, trainer.attack, clf, cfg, data, y_oh, on_epoch, per_batch=True)
         fit = lambda: trainer.fit(data.x_train, y_oh)  # noqa: E731
     elif name == "ART:fbf":
         if kwargs.get("train_mode"):
@@ -115,12 +115,16 @@ def run_art(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data, seed: int
         fit = lambda: trainer.fit(data.x_train, y_oh, nb_epochs=cfg.epochs, batch_size=cfg.batch_size)  # noqa: E731
     elif name == "ART:trades":
         trainer = AdversarialTrainerTRADESPyTorch(clf, pgd, beta=6.0)
+        if cfg.lr_schedule != "constant" or cfg.eps_ramp or on_epoch is not None:
+            return run_art_recipe(trainer, pgd, clf, cfg, data, y_oh, on_epoch, per_batch=False)
         fit = lambda: trainer.fit(data.x_train, y_oh, nb_epochs=cfg.epochs, batch_size=cfg.batch_size)  # noqa: E731
     else:
         # the AWP authors' set-up for PGD-AT: a proxy copy trained by plain SGD lr 0.01 (no momentum, no weight
         # decay), gamma 0.01; ART keeps the proxy optimiser across batches, as the authors do
         proxy = make_classifier(cfg, seed, clf.input_shape, 10, awp_proxy=True)
         trainer = AdversarialTrainerAWPPyTorch(clf, proxy, pgd, mode="PGD", gamma=0.01, beta=6.0, warmup=0)
+        if cfg.lr_schedule != "constant" or cfg.eps_ramp or on_epoch is not None:
+            return run_art_recipe(trainer, pgd, clf, cfg, data, y_oh, on_epoch, per_batch=False)
         fit = lambda: trainer.fit(data.x_train, y_oh, nb_epochs=cfg.epochs, batch_size=cfg.batch_size)  # noqa: E731
     counter = SampleCounter(clf.model)
     start = time.perf_counter()
@@ -157,7 +161,7 @@ class BestWeights:
     Keeps a copy of the model's weights from the epoch with the highest ``val_robust_accuracy`` so far (the
     first of equal ones, as ``best_checkpoint_path``): the best checkpoint by validation robust accuracy, as the
     ECAS authors select their model. Called after each epoch's record (``fit(callbacks=[...])`` for our trainers,
-    ``run_art_madry_recipe`` for ART's), outside the timed epoch.
+    ``run_art_recipe`` for ART's), outside the timed epoch.
     """
 
     def __init__(self):
@@ -181,29 +185,38 @@ class BestWeights:
         self.model.load_state_dict(self.state)
 
 
-def run_art_madry_recipe(trainer, clf, cfg: Config, data, y_oh, on_epoch=None) -> Dict[str, Any]:
+def run_art_recipe(trainer, attack, clf, cfg: Config, data, y_oh, on_epoch=None, per_batch: bool = True
+                   ) -> Dict[str, Any]:
     """
-    ART's Madry trainer under the configuration's recipe, through ART's documented API only: the one-cycle
-    scheduler goes through ``fit(**kwargs)`` to ``PyTorchClassifier.fit``, which ART calls once per batch with
-    ``nb_epochs=1`` (so the scheduler steps once per batch, as ours); the eps warm-up sets the trainer's
-    ``ProjectedGradientDescent`` eps before each one-epoch ``fit`` (step eps/4 of the full eps throughout, as our
+    An ART trainer under the configuration's recipe, through ART's documented API only, one ``fit(nb_epochs=1)``
+    per epoch. The one-cycle scheduler goes through ``fit(scheduler=...)``: ART's Madry trainer (``per_batch``)
+    passes it to ``PyTorchClassifier.fit``, which ART calls once per batch, so it steps once per batch as ours;
+    ART's TRADES and AWP trainers would step it once at the end of each epoch, so for them it is planned over the
+    epochs (one LR per epoch: ART's recipe, said in their rows) and stepped here after each one-epoch ``fit``:
+    their ``fit`` accepts only subclasses of torch's deprecated ``_LRScheduler``, which ``OneCycleLR`` is not in
+    torch 2.x, so it cannot be passed in. The eps warm-up sets ``attack``'s eps (the
+    trainer's ``ProjectedGradientDescent``) before each epoch (step eps/4 of the full eps throughout, as our
     ``EpsRamp``). Between epochs: the same validation as our trainers (clean and PGD-10, step eps/4, no random
     start, full eps, on the same slice), not counted as training time; then ``on_epoch(trainer, record)`` if given.
     """
     batches = -(-len(data.y_train) // cfg.batch_size)
     scheduler = None
     if cfg.lr_schedule == "onecycle":
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(clf.optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * batches)
+        steps = cfg.epochs * batches if per_batch else cfg.epochs
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(clf.optimizer, max_lr=cfg.lr, total_steps=steps)
     counter = SampleCounter(clf.model)
     x_val, y_val = data.x_test[-cfg.n_val:], data.y_test[-cfg.n_val:]
     records, elapsed = [], 0.0
     for epoch in range(cfg.epochs):
         eps = EpsRamp(cfg.eps_ramp).eps_at(cfg.eps, epoch) if cfg.eps_ramp else cfg.eps
-        trainer.attack.set_params(eps=eps)
+        attack.set_params(eps=eps)
         lr = float(clf.optimizer.param_groups[0]["lr"])
         fwd, bwd = counter.fwd, counter.bwd
         start = time.perf_counter()
-        trainer.fit(data.x_train, y_oh, nb_epochs=1, batch_size=cfg.batch_size, scheduler=scheduler)
+        trainer.fit(data.x_train, y_oh, nb_epochs=1, batch_size=cfg.batch_size,
+                    **({"scheduler": scheduler} if per_batch else {}))
+        if scheduler is not None and not per_batch:
+            scheduler.step()  # where ART's TRADES / AWP would step it: at the end of the epoch
         seconds = time.perf_counter() - start
         elapsed += seconds
         fwd_epoch, bwd_epoch = counter.fwd - fwd, counter.bwd - bwd  # before validation, whose hooks also count
@@ -214,12 +227,13 @@ def run_art_madry_recipe(trainer, clf, cfg: Config, data, y_oh, on_epoch=None) -
         counter.fwd, counter.bwd = fwd + fwd_epoch, bwd + bwd_epoch
         if on_epoch is not None:
             on_epoch(trainer, records[-1])
+    recipe = ("one-cycle LR through fit kwargs (stepped per batch)" if per_batch else
+              "one-cycle LR planned over the epochs, stepped after each one-epoch fit") + ", eps set per epoch"
     return {
         "train_seconds": elapsed,
         "forward_passes": counter.fwd / cfg.batch_size,
         "backward_passes": counter.bwd / cfg.batch_size,
-        "history": {"method": "ART AdversarialTrainerMadryPGD", "config": {"recipe": "one-cycle LR through fit "
-                    "kwargs, eps set per epoch"}, "records": records},
+        "history": {"method": f"ART {type(trainer).__name__}", "config": {"recipe": recipe}, "records": records},
     }
 
 

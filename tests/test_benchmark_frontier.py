@@ -121,3 +121,37 @@ def test_authors_recipe_decays_per_epoch_and_augments_every_batch(data, monkeypa
     assert len(seen) == 1 and seen[0].padding == 2 and seen[0].flip
     with pytest.raises(ValueError, match="not run under"):
         run.train(cfg, "art-madry-pgd-10", 0, data)
+
+
+def test_which_method_says_what_fits_in_t_seconds():
+    from which_method import _time_advice
+
+    runs = _runs([("pgd-10", 10, [0.25, 0.27], 100), ("fgsm-rs", 10, [0.26, 0.27], 20),
+                  ("atas", 10, [0.28, 0.29], 60)])
+    line = "\n".join(_time_advice(runs))
+    assert "mean of seeds 0, 1" in line
+    assert "0.25x: ``fgsm-rs`` at 10 epochs (26.5% PGD-20); 0.5x: ``fgsm-rs`` at 10 epochs (26.5% PGD-20); " \
+           "1x: ``atas`` at 10 epochs (28.5% PGD-20)" in line
+    assert _time_advice({}) == []
+
+
+@pytest.mark.parametrize("method", ["art-trades", "art-awp"])
+def test_art_trades_and_awp_follow_the_recipe_one_lr_per_epoch(data, method):
+    """ART's TRADES and AWP step a scheduler once per epoch: under a one-cycle recipe it is planned over the
+    epochs (the LR recorded per epoch is the one-cycle's per-epoch value) and the eps warm-up reaches their attack."""
+    import torch
+
+    cfg = run.Config(**{**SMOKE.__dict__, "epochs": 3, "lr_schedule": "onecycle", "eps_ramp": 2})
+    _, out = run.train(cfg, method, 0, data)
+    records = out["history"]["records"]
+    probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
+    plan = torch.optim.lr_scheduler.OneCycleLR(probe, max_lr=cfg.lr, total_steps=3)
+    expected = []
+    for _ in range(3):
+        expected.append(probe.param_groups[0]["lr"])
+        probe.step()
+        plan.step()
+    assert [r["lr"] for r in records] == pytest.approx(expected)
+    assert [r["eps"] for r in records] == pytest.approx([cfg.eps / 2, cfg.eps, cfg.eps])
+    recipe = out["history"]["config"]["recipe"]
+    assert recipe.startswith("one-cycle LR planned over the epochs, stepped after each one-epoch fit")
