@@ -12,7 +12,7 @@ import os
 from typing import Dict, List, Optional
 
 import cifar10_co_cnn1
-import frontier
+import frontier_pages as frontier
 from configs import CONFIGS
 from rules import (
     CLAIMS,
