@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 from typing import Dict, List
 
+import frontier_pages as frontier
 from configs import CONFIGS, method_spec
 from rules import (
     CLAIMS_CONFIG,
@@ -138,8 +139,6 @@ SCALES = {"mnist-recipe": "full MNIST at eps 0.3, a small CNN, 6 epochs, CPU",
 
 def _time_advice(per_second) -> List[str]:
     """The "I have T seconds" line, from the frontier's points (``frontier.budget_choice``)."""
-    import frontier_pages as frontier
-
     choices = frontier.budget_choice(per_second) if per_second else []
     if not choices:
         return []
