@@ -82,6 +82,9 @@ METHODS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     # N-FGSM with less noise for MNIST's eps 0.3 (amendment of 2026-12-02 06:53 UTC): k = 1 and k = 0.5, alpha = eps
     "nfgsm-k1": ("nfgsm", {"noise_factor": 1.0}),
     "nfgsm-k05": ("nfgsm", {"noise_factor": 0.5}),
+    # ... and with smaller FGSM steps at MNIST's eps 0.3, k = 1 (amendment of 2026-12-03 00:25 UTC)
+    "nfgsm-k1-a075": ("nfgsm", {"noise_factor": 1.0, "eps_step": 0.225}),
+    "nfgsm-k1-a05": ("nfgsm", {"noise_factor": 1.0, "eps_step": 0.15}),
     # with the catastrophic-overfitting guard at its defaults (checks that it does not fire where nothing collapses)
     "fgsm-rs-guard": ("fgsm", {"co_guard": True}),
     "atas-guard": ("atas", {"co_guard": True}),
