@@ -488,8 +488,10 @@ def write_report(results_dir: str, out_dir: str, guide: Optional[str] = None) ->
                   f"{m['python']}. Per configuration: " + "; ".join(f"{c}: {', '.join(v)}"
                                                                     for c, v in per_config.items()) + ".", ""]
     if withdrawn:
-        lines += ["## Withdrawn rows", "", "Their recipe did not train; not reported, their JSON files stay in "
-                  "`benchmarks/results/`."] + [f"- {c} {m}: {why}" for c, m, why in withdrawn] + [""]
+        lines += ["## Recipe fixes", "", "A row's first recipe that did not train or under-fitted, what was "
+                  "changed, and the fixed row that replaces it in the tables above; the first runs are in no table "
+                  "and no advice (their JSON files stay in `benchmarks/results/`)."]
+        lines += [f"- {c} {m}: {why}" for c, m, why in withdrawn] + [""]
     superseded = [c for c in CONFIGS.values() if c.superseded_by]
     if superseded:
         lines += ["## Superseded configurations", "",

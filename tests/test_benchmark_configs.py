@@ -1,5 +1,6 @@
 """The benchmark configurations are consistent, and the report's rules (collapse, time pairing) say what they claim."""
 import os
+import re
 import sys
 
 import pytest
@@ -199,6 +200,16 @@ def test_averaging_reading_follows_the_amendment(plain, ema, reading):
 def test_withdrawn_rows_are_methods_of_their_configuration_with_a_reason(name):
     cfg = CONFIGS[name]
     assert set(cfg.withdrawn) <= set(cfg.methods) and all(why.strip() for why in cfg.withdrawn.values())
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_a_withdrawn_row_names_the_fixed_row_that_replaces_it(name):
+    # a recipe that did not train is fixed, not dropped: the reason names a replacement the configuration runs
+    cfg = CONFIGS[name]
+    for method, why in cfg.withdrawn.items():
+        replacement = re.search(r"replaced by ([\w-]+)", why)
+        assert replacement, (name, method)
+        assert replacement.group(1) in cfg.methods and replacement.group(1) not in cfg.withdrawn, (name, method)
 
 
 def test_the_authors_recipe_lists_only_the_claims_whose_rows_it_runs():
