@@ -16,7 +16,7 @@ from art_accel.data import Dataset, load_mnist5k, load_npz  # noqa: E402
 
 
 def machine_info() -> Dict[str, str]:
-    """CPU model, core count, torch/ART versions and torch threads, for the report header."""
+    """CPU model, core count, torch/ART versions, torch threads and the host's boot, for the report header."""
     import art
 
     cpu = platform.processor() or "unknown"
@@ -36,7 +36,18 @@ def machine_info() -> Dict[str, str]:
         "art": art.__version__,
         "python": platform.python_version(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "host": host_id(),
     }
+
+
+def host_id() -> str:
+    """The first 8 characters of the kernel's boot id: sessions here run on fresh machines that can share a CPU
+    label at different speeds, so runs are compared by time only within one boot. ``"unknown"`` off Linux."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="utf-8") as f:
+            return f.read().strip()[:8] or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def load_mnist(data_dir: str | None) -> Dataset:

@@ -54,9 +54,11 @@ def fmt(recs, key, scale=1.0, digits=1, spread=True) -> str:
 
 
 def machine(rec: dict) -> str:
-    """The CPU and torch threads a run was timed on: only runs on the same one are compared by time."""
+    """The CPU, torch threads and host boot a run was timed on: only runs on the same one are compared by time
+    (runs recorded before the boot was, 2026-12-03, carry none and count as one earlier machine per CPU label)."""
     m = rec.get("machine", {})
-    return f"{m.get('cpu', 'unknown')} ({m.get('torch_threads', '?')} torch thread(s))"
+    label = f"{m.get('cpu', 'unknown')} ({m.get('torch_threads', '?')} torch thread(s))"
+    return f"{label}, boot {m['host']}" if m.get("host") else label
 
 
 def seconds_by_seed(recs: List[dict]) -> Dict[tuple, float]:

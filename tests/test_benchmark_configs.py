@@ -59,6 +59,16 @@ def test_time_ratio_pairs_only_runs_of_the_same_seed_on_the_same_machine():
     assert time_ratio([], b) is None
 
 
+
+def test_runs_on_two_boots_of_one_cpu_label_are_not_compared_by_time():
+    # sessions run on fresh machines that can share a CPU label at different speeds: the boot tells them apart
+    old, new = _run(1, "X", 10.0), _run(1, "X", 25.0)
+    new["machine"]["host"] = "d2d57ac3"
+    assert time_ratio([new], [old]) is None
+    assert time_ratio([new], [dict(new, train_seconds=50.0)]) == pytest.approx(0.5)
+    assert time_ratio([_run(1, "X", 10.0)], [old]) == pytest.approx(1.0)  # both before boots were recorded
+
+
 def test_time_to_robustness_cell_relative_to_pgd10_on_the_same_seed():
     pgd10 = [_run(0, "X", 100.0), _run(1, "Y", 50.0)]
     recs = [_run(0, "X", 40.0, val=(0.5, 0.9)), _run(1, "Y", 30.0, val=(0.5, 0.95)), _run(2, "Y", 9.0, val=(0.1,))]
