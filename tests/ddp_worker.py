@@ -1,4 +1,5 @@
 """Worker processes for tests/test_distributed.py (gloo, CPU): one function per scenario."""
+import datetime
 import json
 import os
 
@@ -8,7 +9,9 @@ import torch.distributed as dist
 
 def _setup(rank, world, init_file):
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    # a collective that waits on a lost rank raises after 2 minutes (gloo's default is 30)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=120))
 
 
 def _classifier():

@@ -6,6 +6,7 @@ on 2 ranks resumes on 2 ranks bit-exactly.
 """
 import json
 import os
+import time
 
 import ddp_worker
 import pytest
@@ -19,8 +20,18 @@ from digests import _classifier, _data
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
 
 
+SPAWN_DEADLINE_S = 240  # each scenario takes 4-12 s here; a rank that hangs fails the test instead of the suite
+
+
 def _spawn(task, tmp_path, tag):
-    mp.spawn(ddp_worker.run, args=(2, str(tmp_path / f"init-{tag}"), task, str(tmp_path)), nprocs=2, join=True)
+    ctx = mp.start_processes(ddp_worker.run, args=(2, str(tmp_path / f"init-{tag}"), task, str(tmp_path)),
+                             nprocs=2, join=False, start_method="spawn")
+    deadline = time.monotonic() + SPAWN_DEADLINE_S
+    while not ctx.join(timeout=1):  # raises when a rank fails
+        if time.monotonic() > deadline:
+            for process in ctx.processes:
+                process.kill()
+            pytest.fail(f"{task}: the 2 ranks did not finish within {SPAWN_DEADLINE_S} s")
 
 
 def _one_thread(fn):
