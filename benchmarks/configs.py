@@ -246,10 +246,11 @@ CONFIGS: Dict[str, Config] = {
               "batch_size=128), the proxy with plain SGD lr 0.01; their fit takes no OneCycleLR, so the one-cycle "
               "is planned over the 10 epochs and stepped after each one-epoch fit (one LR per epoch: ART's recipe); "
               "ours (trades: beta 6, 10 steps; awp: PGD-AT base, gamma 0.01) keep the per-batch one-cycle. "
-              "The TRADES rows' seeds 1 and 2 and the AWP rows ran in a later session (2026-12-03) on a slower "
-              "machine of the same CPU label (ART's TRADES 1,046 s on seed 1 against 459 s on seed 0; our TRADES "
-              "695 s against 378 s): compare their times within a seed (the ART table pairs seeds), not across "
-              "sessions.",
+              "The TRADES rows' seeds 1 and 2 and the AWP rows' seed 0 ran in a later session (2026-12-03) on a "
+              "slower machine of the same CPU label (ART's TRADES 1,046 s on seed 1 against 459 s on seed 0; our "
+              "TRADES 695 s against 378 s), the AWP rows' seeds 1 and 2 in the next one on an Intel Xeon (boot "
+              "93a7327a, amendment of 2026-12-03 07:12 UTC): compare their times within a seed (the ART table "
+              "pairs seeds), not across sessions.",
     ),
     "cifar10-atas-recipe": Config(
         name="cifar10-atas-recipe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=10,
