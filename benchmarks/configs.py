@@ -251,9 +251,10 @@ CONFIGS: Dict[str, Config] = {
               "TRADES 695 s against 378 s), the AWP rows' seeds 1 and 2 in the next one on an Intel Xeon (boot "
               "93a7327a, amendment of 2026-12-03 07:12 UTC): compare their times within a seed (the ART table "
               "pairs seeds), not across sessions. The papers' bases and our other objectives (mplus-trades, "
-              "ecas-trades, ecas-awp, mart, free-4; the methods' defaults) ran on seed 0 only, on that Intel Xeon "
-              "(amendments of 2026-12-03 07:12 and 07:58 UTC): leads, not verdicts; their references ran on other "
-              "machines, so they carry no time ratio (compare backward passes).",
+              "ecas-trades, ecas-awp, mart, free-4; the methods' defaults) ran on seed 0 (mplus-trades and "
+              "ecas-trades also seed 1) on that Intel Xeon (amendments of 2026-12-03 07:12, 07:58 and 08:31 UTC): "
+              "leads, not verdicts; their references ran on other machines, so they carry no time ratio (compare "
+              "backward passes).",
     ),
     "cifar10-atas-recipe": Config(
         name="cifar10-atas-recipe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=10,
