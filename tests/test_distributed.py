@@ -101,6 +101,12 @@ def test_averaging_under_ddp_is_the_same_on_every_rank_and_equals_one_process(tm
         assert torch.allclose(a0[k], v, atol=1e-6), k
 
 
+# TRADES' attack takes sign() of the KL gradient, which is near 0 at its start (x + 0.001 N(0, 1)): on an AMD EPYC
+# (AVX2) the all-reduce's last-bit difference flipped steps there and the weights differed by 2.6e-5 after 2 epochs
+# (mart, awp: 3e-8; 1e-8 on an Intel Xeon); a rank that trained alone (batch 8, no all-reduce) differs by 0.11
+PAIR_ATOL = {"trades": 2e-4}
+
+
 def test_trades_mart_and_awp_on_two_ranks_equal_one_process(tmp_path, monkeypatch):
     # random starts from each sample's values (ddp_worker.content_noise), so that both runs start alike
     _spawn("pair_equivalence", tmp_path, "pair")
@@ -113,7 +119,7 @@ def test_trades_mart_and_awp_on_two_ranks_equal_one_process(tmp_path, monkeypatc
             h = _one_thread(lambda: t.fit(x, y, batch_size=16, nb_epochs=2, shuffle=False))
         ddp = torch.load(tmp_path / f"{name}-weights.pt", weights_only=True)
         for k, v in clf.model.state_dict().items():
-            assert torch.allclose(ddp[k], v, atol=1e-6), (name, k)
+            assert torch.allclose(ddp[k], v, atol=PAIR_ATOL.get(name, 1e-6)), (name, k)
         h0 = json.loads((tmp_path / f"{name}-history0.json").read_text())
         assert h0 == json.loads((tmp_path / f"{name}-history1.json").read_text()), name
         assert [r["backward_passes"] for r in h0] == [2 * b for b in h["backward_passes"]], name  # global
