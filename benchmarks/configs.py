@@ -101,6 +101,13 @@ METHODS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "art-fbf-train": ("ART:fbf", {"train_mode": True}),
     "art-trades": ("ART:trades", {"max_iter": 10}),
     "art-awp": ("ART:awp", {"max_iter": 10}),
+    # AWP after a 2-epoch warm-up (the AWP authors' awp_warmup, ART's warmup), for mnist-recipe (amendment of
+    # 2026-12-03 16:34 UTC): there both AWPs without it stayed at chance
+    "awp-w2": ("awp", {"max_iter": 10, "warmup_epochs": 2}),
+    "art-awp-w2": ("ART:awp", {"max_iter": 10, "warmup": 2}),
+    # the same with one fit per batch so the LR follows the per-batch one-cycle (amendment of 2026-12-04 17:01 UTC):
+    # art-awp-w2 fell to chance in its plain-PGD warm-up under one LR per epoch
+    "art-awp-w2-pb": ("ART:awp", {"max_iter": 10, "warmup": 2, "fit_per_batch": True}),
 }
 
 
@@ -184,7 +191,8 @@ CONFIGS: Dict[str, Config] = {
         name="mnist-recipe", data="mnist", model="cnn", width=16, eps=0.3, epochs=6, n_train=0, target=0.5,
         lr=0.05, lr_schedule="onecycle", eps_ramp=2, n_autoattack=500,
         methods=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
-                 "art-madry-pgd-10", "art-fbf", "nfgsm", "nfgsm-k1", "nfgsm-k1-a075"),
+                 "art-madry-pgd-10", "art-fbf", "nfgsm", "nfgsm-k1", "nfgsm-k1-a075", "trades", "art-trades", "awp",
+                 "art-awp", "free-4", "mart", "awp-w2", "art-awp-w2", "art-awp-w2-pb"),
         headline=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
                   "art-madry-pgd-10"),
         overrides={"atas": {}},
@@ -194,7 +202,19 @@ CONFIGS: Dict[str, Config] = {
                    "nfgsm-k1": "trained on 3 of 3 seeds but under-fitted (training perturbation up to k eps + alpha "
                                "= 0.6; last training loss 0.32-0.52 against FGSM-RS's 0.15-0.16; AutoAttack 56.2/"
                                "53.2/34.8%): replaced by nfgsm-k1-a075 (FGSM step alpha 0.75 eps, chosen on the "
-                               "validation slice by the probe of the amendment of 2026-12-03 00:25 UTC)"},
+                               "validation slice by the probe of the amendment of 2026-12-03 00:25 UTC)",
+                   "awp": "stayed at chance on seed 0 (training loss 2.30-2.31 and validation accuracy 12.1% every "
+                          "epoch, AutoAttack = clean = 13.4%; ART's AWP alike, while PGD-10 left chance in epoch 0): "
+                          "gamma 0.01 from the first batch on this CNN without BatchNorm; replaced by awp-w2 (AWP "
+                          "after a 2-epoch warm-up, amendment of 2026-12-03 16:34 UTC)",
+                   "art-awp": "stayed at chance on seed 0 like our AWP (validation accuracy 12.1% every epoch, "
+                              "AutoAttack = clean = 13.4%); replaced by art-awp-w2 (ART's warmup=2, amendment of "
+                              "2026-12-03 16:34 UTC)",
+                   "art-awp-w2": "fell to chance in epoch 1, inside its plain-PGD warm-up, at one LR per epoch (0.050 "
+                                 "held for the whole epoch; validation accuracy 82.4% after epoch 0, 12.1% from epoch "
+                                 "1 on, AutoAttack = clean = 13.4%), while ours (awp-w2, per-batch LR) trained (AA "
+                                 "87.0%): ART's epoch-stepped LR is what differs; replaced by art-awp-w2-pb (one fit "
+                                 "per batch, the per-batch one-cycle, amendment of 2026-12-04 17:01 UTC)"},
         notes="The headline configuration (recipe fixed in docs/benchmarks/protocol.md). Full MNIST (60,000 training "
               "images), MNIST CNN width 16, SGD momentum 0.9 wd 5e-4, batch 128, 6 epochs, one-cycle LR to 0.05 "
               "stepped per batch, eps 0.3 reached by a linear warm-up over the first 2 epochs (0.15, 0.3; every "
@@ -211,7 +231,16 @@ CONFIGS: Dict[str, Config] = {
               "(0.225), the eps warm-up, the step chosen on the validation slice by a two-seed probe (amendment of "
               "2026-12-03 00:25 UTC). ART's FBF and the N-FGSM rows were timed while two benchmark jobs shared the "
               "2 cores; nfgsm-k1-a075 ran in a later session (2026-12-03) on a slower machine of the same CPU label "
-              "(its time is not comparable with the other rows').",
+              "(its time is not comparable with the other rows'). Ours against ART's TRADES and AWP (amendments of "
+              "2026-12-03 11:09 and 16:34 UTC), seed 0, on an AMD EPYC (boot 39571545), each pair as two jobs: "
+              "trades/art-trades and awp/art-awp with cifar10-recipe's arguments at eps 0.3 (ART's PGD eps 0.3, "
+              "eps_step 0.075, max_iter 10, num_random_init 1, batch 128; TRADES beta 6; AWP gamma 0.01, beta 6, "
+              "the proxy on plain SGD lr 0.01); ART's two get the one-cycle planned over the 6 epochs and stepped "
+              "after each one-epoch fit (one LR per epoch: ART's recipe) and the eps warm-up through their attack. "
+              "Both AWPs stayed at chance without a warm-up (withdrawn); awp-w2 and art-awp-w2 start AWP after the "
+              "2 epochs of the eps warm-up (ART's warmup counts epochs within one fit, so its first 2 one-epoch "
+              "fits run a trainer built with warmup=1, then one with warmup=0). free-4 and mart: the "
+              "configuration's rows, not run yet.",
     ),
     "cifar10-recipe": Config(
         name="cifar10-recipe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=10, n_train=0,
@@ -254,7 +283,8 @@ CONFIGS: Dict[str, Config] = {
               "ecas-trades, ecas-awp, mart, free-4; the methods' defaults) ran on seed 0 (mplus-trades and "
               "ecas-trades also seed 1) on that Intel Xeon (amendments of 2026-12-03 07:12, 07:58 and 08:31 UTC): "
               "leads, not verdicts; their references ran on other machines, so they carry no time ratio (compare "
-              "backward passes).",
+              "backward passes). Seed 2 of mplus-trades and ecas-trades ran on an AMD EPYC (boot 39571545, "
+              "amendments of 2026-12-03 11:09 and 11:15 UTC), two jobs, completing their 3 seeds.",
     ),
     "cifar10-atas-recipe": Config(
         name="cifar10-atas-recipe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=10,

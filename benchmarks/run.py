@@ -122,9 +122,16 @@ def run_art(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data, seed: int
         # the AWP authors' set-up for PGD-AT: a proxy copy trained by plain SGD lr 0.01 (no momentum, no weight
         # decay), gamma 0.01; ART keeps the proxy optimiser across batches, as the authors do
         proxy = make_classifier(cfg, seed, clf.input_shape, 10, awp_proxy=True)
-        trainer = AdversarialTrainerAWPPyTorch(clf, proxy, pgd, mode="PGD", gamma=0.01, beta=6.0, warmup=0)
+        warmup = kwargs.get("warmup", 0)
+        trainer = AdversarialTrainerAWPPyTorch(clf, proxy, pgd, mode="PGD", gamma=0.01, beta=6.0, warmup=warmup)
         if cfg.lr_schedule != "constant" or cfg.eps_ramp or on_epoch is not None:
-            return run_art_recipe(trainer, pgd, clf, cfg, data, y_oh, on_epoch, per_batch=False)
+            # ART counts its warm-up in the epochs of one fit call; the recipe's one-epoch fits run a trainer built
+            # with warmup=1 (its epoch 0 is a warm-up epoch) for the first `warmup` epochs, then one with warmup=0
+            # (the proxy's plain SGD keeps no state, so this is ART's fit(nb_epochs) with warmup=`warmup`)
+            before = AdversarialTrainerAWPPyTorch(clf, proxy, pgd, mode="PGD", gamma=0.01, beta=6.0, warmup=1)
+            after = AdversarialTrainerAWPPyTorch(clf, proxy, pgd, mode="PGD", gamma=0.01, beta=6.0, warmup=0)
+            return run_art_recipe(after, pgd, clf, cfg, data, y_oh, on_epoch, per_batch=False,
+                                  warmup=(warmup, before), fit_per_batch=bool(kwargs.get("fit_per_batch")))
         fit = lambda: trainer.fit(data.x_train, y_oh, nb_epochs=cfg.epochs, batch_size=cfg.batch_size)  # noqa: E731
     counter = SampleCounter(clf.model)
     start = time.perf_counter()
@@ -185,8 +192,8 @@ class BestWeights:
         self.model.load_state_dict(self.state)
 
 
-def run_art_recipe(trainer, attack, clf, cfg: Config, data, y_oh, on_epoch=None, per_batch: bool = True
-                   ) -> Dict[str, Any]:
+def run_art_recipe(trainer, attack, clf, cfg: Config, data, y_oh, on_epoch=None, per_batch: bool = True,
+                   warmup=(0, None), fit_per_batch: bool = False) -> Dict[str, Any]:
     """
     An ART trainer under the configuration's recipe, through ART's documented API only, one ``fit(nb_epochs=1)``
     per epoch. The one-cycle scheduler goes through ``fit(scheduler=...)``: ART's Madry trainer (``per_batch``)
@@ -198,11 +205,16 @@ def run_art_recipe(trainer, attack, clf, cfg: Config, data, y_oh, on_epoch=None,
     trainer's ``ProjectedGradientDescent``) before each epoch (step eps/4 of the full eps throughout, as our
     ``EpsRamp``). Between epochs: the same validation as our trainers (clean and PGD-10, step eps/4, no random
     start, full eps, on the same slice), not counted as training time; then ``on_epoch(trainer, record)`` if given.
+    ``warmup``: (epochs, trainer) that trains the first epochs instead (ART's AWP warm-up, see ``run_art``).
+    ``fit_per_batch``: for a trainer whose ``fit`` cannot step a per-batch scheduler, call its ``fit(nb_epochs=1)``
+    once per batch of a fresh permutation each epoch (one batch per call, ``batch_size`` = the batch) and step the
+    per-batch one-cycle after each call, so the LR follows the same per-batch schedule as ours and ART's Madry
+    (the amendment of 2026-12-04 17:01 UTC).
     """
     batches = -(-len(data.y_train) // cfg.batch_size)
     scheduler = None
     if cfg.lr_schedule == "onecycle":
-        steps = cfg.epochs * batches if per_batch else cfg.epochs
+        steps = cfg.epochs * batches if per_batch or fit_per_batch else cfg.epochs
         scheduler = torch.optim.lr_scheduler.OneCycleLR(clf.optimizer, max_lr=cfg.lr, total_steps=steps)
     counter = SampleCounter(clf.model)
     x_val, y_val = data.x_test[-cfg.n_val:], data.y_test[-cfg.n_val:]
@@ -213,9 +225,18 @@ def run_art_recipe(trainer, attack, clf, cfg: Config, data, y_oh, on_epoch=None,
         lr = float(clf.optimizer.param_groups[0]["lr"])
         fwd, bwd = counter.fwd, counter.bwd
         start = time.perf_counter()
-        trainer.fit(data.x_train, y_oh, nb_epochs=1, batch_size=cfg.batch_size,
-                    **({"scheduler": scheduler} if per_batch else {}))
-        if scheduler is not None and not per_batch:
+        fitter = warmup[1] if epoch < warmup[0] else trainer
+        if fit_per_batch:
+            order = np.random.permutation(len(data.y_train))
+            for b in range(batches):
+                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                fitter.fit(data.x_train[idx], y_oh[idx], nb_epochs=1, batch_size=len(idx))
+                if scheduler is not None:
+                    scheduler.step()
+        else:
+            fitter.fit(data.x_train, y_oh, nb_epochs=1, batch_size=cfg.batch_size,
+                       **({"scheduler": scheduler} if per_batch else {}))
+        if scheduler is not None and not per_batch and not fit_per_batch:
             scheduler.step()  # where ART's TRADES / AWP would step it: at the end of the epoch
         seconds = time.perf_counter() - start
         elapsed += seconds
@@ -228,7 +249,10 @@ def run_art_recipe(trainer, attack, clf, cfg: Config, data, y_oh, on_epoch=None,
         if on_epoch is not None:
             on_epoch(trainer, records[-1])
     recipe = ("one-cycle LR through fit kwargs (stepped per batch)" if per_batch else
+              "one-cycle LR stepped per batch, one fit(nb_epochs=1) per batch" if fit_per_batch else
               "one-cycle LR planned over the epochs, stepped after each one-epoch fit") + ", eps set per epoch"
+    if warmup[0]:
+        recipe += f", AWP from epoch {warmup[0]} (warmup={warmup[0]})"
     return {
         "train_seconds": elapsed,
         "forward_passes": counter.fwd / cfg.batch_size,
