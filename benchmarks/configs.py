@@ -208,8 +208,8 @@ CONFIGS: Dict[str, Config] = {
                           "gamma 0.01 from the first batch on this CNN without BatchNorm; replaced by awp-w2 (AWP "
                           "after a 2-epoch warm-up, amendment of 2026-12-03 16:34 UTC)",
                    "art-awp": "stayed at chance on seed 0 like our AWP (validation accuracy 12.1% every epoch, "
-                              "AutoAttack = clean = 13.4%); replaced by art-awp-w2 (ART's warmup=2, amendment of "
-                              "2026-12-03 16:34 UTC)",
+                              "AutoAttack = clean = 13.4%); replaced by art-awp-w2-pb (first by art-awp-w2, ART's "
+                              "warmup=2, amendment of 2026-12-03 16:34 UTC)",
                    "art-awp-w2": "fell to chance in epoch 1, inside its plain-PGD warm-up, at one LR per epoch (0.050 "
                                  "held for the whole epoch; validation accuracy 82.4% after epoch 0, 12.1% from epoch "
                                  "1 on, AutoAttack = clean = 13.4%), while ours (awp-w2, per-batch LR) trained (AA "
@@ -239,8 +239,10 @@ CONFIGS: Dict[str, Config] = {
               "after each one-epoch fit (one LR per epoch: ART's recipe) and the eps warm-up through their attack. "
               "Both AWPs stayed at chance without a warm-up (withdrawn); awp-w2 and art-awp-w2 start AWP after the "
               "2 epochs of the eps warm-up (ART's warmup counts epochs within one fit, so its first 2 one-epoch "
-              "fits run a trainer built with warmup=1, then one with warmup=0). free-4 and mart: the "
-              "configuration's rows, not run yet.",
+              "fits run a trainer built with warmup=1, then one with warmup=0). art-awp-w2 fell to chance inside that "
+              "warm-up under one LR per epoch (withdrawn); art-awp-w2-pb gets ART's AWP one batch per fit call and "
+              "the per-batch one-cycle like ours (amendment of 2026-12-04 17:01 UTC). art-awp-w2-pb, free-4 and mart "
+              "(seed 0) ran on an Intel Xeon (boot 891a1c18), two jobs: no time ratio against the AMD rows.",
     ),
     "cifar10-recipe": Config(
         name="cifar10-recipe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=10, n_train=0,
@@ -284,7 +286,9 @@ CONFIGS: Dict[str, Config] = {
               "ecas-trades also seed 1) on that Intel Xeon (amendments of 2026-12-03 07:12, 07:58 and 08:31 UTC): "
               "leads, not verdicts; their references ran on other machines, so they carry no time ratio (compare "
               "backward passes). Seed 2 of mplus-trades and ecas-trades ran on an AMD EPYC (boot 39571545, "
-              "amendments of 2026-12-03 11:09 and 11:15 UTC), two jobs, completing their 3 seeds.",
+              "amendments of 2026-12-03 11:09 and 11:15 UTC), two jobs, completing their 3 seeds; seeds 1 and 2 of "
+              "mart, free-4 and ecas-awp on an Intel Xeon (boot 891a1c18, amendment of 2026-12-04 17:01 UTC), two "
+              "jobs.",
     ),
     "cifar10-atas-recipe": Config(
         name="cifar10-atas-recipe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=10,

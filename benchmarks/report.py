@@ -363,7 +363,8 @@ def overfitting_search(recs: List[dict]) -> List[str]:
 
 
 #: (ours, ART's trainer for the same method)
-ART_PAIRS = (("pgd-10", "art-madry-pgd-10"), ("trades", "art-trades"), ("awp", "art-awp"))
+ART_PAIRS = (("pgd-10", "art-madry-pgd-10"), ("trades", "art-trades"), ("awp", "art-awp"),
+             ("awp-w2", "art-awp-w2-pb"))
 
 
 #: (configuration, method without averaging, the same with EMA(0.999)): the amendment of 2026-12-02
@@ -430,7 +431,9 @@ def versus_art(data: Dict[str, Runs]) -> List[str]:
             if ours in methods and art in methods:
                 seeds = {r["seed"] for r in methods[ours]} & {r["seed"] for r in methods[art]}
                 a, b = (trained([r for r in methods[m] if r["seed"] in seeds]) for m in (ours, art))
-                rows.append(f"| {cfg} | {ours} | {art} | {len(seeds)} | {time_ratio(a, b):.2f} "
+                ratio = time_ratio(a, b)
+                rows.append(f"| {cfg} | {ours} | {art} | {len(seeds)} | "
+                            f"{'n/a (other machines)' if ratio is None else f'{ratio:.2f}'} "
                             f"| {fmt(a, 'autoattack', 100)} / {fmt(b, 'autoattack', 100)} "
                             f"| {fmt(a, 'pgd20', 100)} / {fmt(b, 'pgd20', 100)} |")
     if not rows:

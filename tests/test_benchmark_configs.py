@@ -8,7 +8,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 
 from configs import CONFIGS, METHODS, method_spec  # noqa: E402
-from report import averaging, claims, overfitting_check  # noqa: E402
+from report import averaging, claims, overfitting_check, versus_art  # noqa: E402
 from rules import CLAIMS_CONFIGS, co_verdict, collapsed, within  # noqa: E402
 from runs import time_ratio, time_to_cell  # noqa: E402
 from which_method import which_method  # noqa: E402
@@ -81,6 +81,18 @@ def _scored(seed, seconds, aa, clean=0.5):
     rec = _run(seed, "X", seconds, val=(0.3,))
     rec["evaluation"] = {"clean": clean, "autoattack": aa}
     return rec
+
+
+def test_ours_against_art_on_two_machines_has_no_time_ratio_but_keeps_its_accuracies():
+    ours, art = _scored(0, 100.0, 0.87, clean=0.97), _scored(0, 150.0, 0.80, clean=0.96)
+    art["machine"]["host"] = "891a1c18"  # another boot of the same CPU label
+    for rec in (ours, art):
+        rec["evaluation"]["pgd20"] = rec["evaluation"]["autoattack"] + 0.04
+    row = versus_art({"mnist-recipe": {"awp-w2": [ours], "art-awp-w2-pb": [art]}})[-2]
+    assert row == "| mnist-recipe | awp-w2 | art-awp-w2-pb | 1 | n/a (other machines) | 87.0 / 80.0 | 91.0 / 84.0 |"
+    del art["machine"]["host"]
+    row = versus_art({"mnist-recipe": {"awp-w2": [ours], "art-awp-w2-pb": [art]}})[-2]
+    assert "| 1 | 0.67 |" in row
 
 
 @pytest.mark.parametrize("aa_atas, verdict", [(0.29, "**reproduced**"), (0.28, "**not reproduced**")])
