@@ -123,15 +123,18 @@ def run_art(name: str, kwargs: Dict[str, Any], clf, cfg: Config, data, seed: int
         # decay), gamma 0.01; ART keeps the proxy optimiser across batches, as the authors do
         proxy = make_classifier(cfg, seed, clf.input_shape, 10, awp_proxy=True)
         warmup = kwargs.get("warmup", 0)
-        trainer = AdversarialTrainerAWPPyTorch(clf, proxy, pgd, mode="PGD", gamma=0.01, beta=6.0, warmup=warmup)
+
+        def awp(warmup_epochs: int):
+            return AdversarialTrainerAWPPyTorch(clf, proxy, pgd, mode="PGD", gamma=0.01, beta=6.0,
+                                                warmup=warmup_epochs)
+
         if cfg.lr_schedule != "constant" or cfg.eps_ramp or on_epoch is not None:
             # ART counts its warm-up in the epochs of one fit call; the recipe's one-epoch fits run a trainer built
             # with warmup=1 (its epoch 0 is a warm-up epoch) for the first `warmup` epochs, then one with warmup=0
             # (the proxy's plain SGD keeps no state, so this is ART's fit(nb_epochs) with warmup=`warmup`)
-            before = AdversarialTrainerAWPPyTorch(clf, proxy, pgd, mode="PGD", gamma=0.01, beta=6.0, warmup=1)
-            after = AdversarialTrainerAWPPyTorch(clf, proxy, pgd, mode="PGD", gamma=0.01, beta=6.0, warmup=0)
-            return run_art_recipe(after, pgd, clf, cfg, data, y_oh, on_epoch, per_batch=False,
-                                  warmup=(warmup, before), fit_per_batch=bool(kwargs.get("fit_per_batch")))
+            return run_art_recipe(awp(0), pgd, clf, cfg, data, y_oh, on_epoch, per_batch=False,
+                                  warmup=(warmup, awp(1)), fit_per_batch=bool(kwargs.get("fit_per_batch")))
+        trainer = awp(warmup)
         fit = lambda: trainer.fit(data.x_train, y_oh, nb_epochs=cfg.epochs, batch_size=cfg.batch_size)  # noqa: E731
     counter = SampleCounter(clf.model)
     start = time.perf_counter()
@@ -212,9 +215,10 @@ def run_art_recipe(trainer, attack, clf, cfg: Config, data, y_oh, on_epoch=None,
     (the amendment of 2026-12-04 17:01 UTC).
     """
     batches = -(-len(data.y_train) // cfg.batch_size)
+    per_batch_lr = per_batch or fit_per_batch
     scheduler = None
     if cfg.lr_schedule == "onecycle":
-        steps = cfg.epochs * batches if per_batch or fit_per_batch else cfg.epochs
+        steps = cfg.epochs * batches if per_batch_lr else cfg.epochs
         scheduler = torch.optim.lr_scheduler.OneCycleLR(clf.optimizer, max_lr=cfg.lr, total_steps=steps)
     counter = SampleCounter(clf.model)
     x_val, y_val = data.x_test[-cfg.n_val:], data.y_test[-cfg.n_val:]
@@ -236,7 +240,7 @@ def run_art_recipe(trainer, attack, clf, cfg: Config, data, y_oh, on_epoch=None,
         else:
             fitter.fit(data.x_train, y_oh, nb_epochs=1, batch_size=cfg.batch_size,
                        **({"scheduler": scheduler} if per_batch else {}))
-        if scheduler is not None and not per_batch and not fit_per_batch:
+        if scheduler is not None and not per_batch_lr:
             scheduler.step()  # where ART's TRADES / AWP would step it: at the end of the epoch
         seconds = time.perf_counter() - start
         elapsed += seconds
