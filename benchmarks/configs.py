@@ -95,6 +95,7 @@ METHODS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "atas-w2-guard": ("atas", {"warmup_epochs": 2, "co_guard": True}),  # cifar10-recipe's ATAS with the guard
     "atas-w2-ema": ("atas", {"warmup_epochs": 2, "averaging": 0.999}),  # ... and with weight averaging
     "pgd-10-ema": ("pgd", {"max_iter": 10, "averaging": 0.999}),  # PGD-10 with weight averaging
+    "nfgsm-ema": ("nfgsm", {"averaging": 0.999}),  # N-FGSM (paper's defaults) with weight averaging
     "art-madry-pgd-10": ("ART:madry", {"max_iter": 10}),
     "art-fbf": ("ART:fbf", {}),
     # ART's FBF with the model put back in train mode after its attack (ART's leaves BatchNorm in eval mode)
@@ -192,7 +193,8 @@ CONFIGS: Dict[str, Config] = {
         lr=0.05, lr_schedule="onecycle", eps_ramp=2, n_autoattack=500,
         methods=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
                  "art-madry-pgd-10", "art-fbf", "nfgsm", "nfgsm-k1", "nfgsm-k1-a075", "trades", "art-trades", "awp",
-                 "art-awp", "free-4", "mart", "awp-w2", "art-awp-w2", "art-awp-w2-pb"),
+                 "art-awp", "free-4", "mart", "awp-w2", "art-awp-w2", "art-awp-w2-pb", "mplus-trades",
+                 "ecas-trades"),
         headline=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
                   "art-madry-pgd-10"),
         overrides={"atas": {}},
@@ -242,14 +244,17 @@ CONFIGS: Dict[str, Config] = {
               "fits run a trainer built with warmup=1, then one with warmup=0). art-awp-w2 fell to chance inside that "
               "warm-up under one LR per epoch (withdrawn); art-awp-w2-pb gets ART's AWP one batch per fit call and "
               "the per-batch one-cycle like ours (amendment of 2026-12-04 17:01 UTC). art-awp-w2-pb, free-4 and mart "
-              "(seed 0) ran on an Intel Xeon (boot 891a1c18), two jobs: no time ratio against the AMD rows.",
+              "(seed 0) ran on an Intel Xeon (boot 891a1c18), two jobs: no time ratio against the AMD rows. "
+              "Seeds 1 and 2 of trades/art-trades and awp-w2/art-awp-w2-pb, seed 1 of mart and free-4 ran on "
+              "that Intel Xeon, same boot (amendment of 2026-12-04 21:00 UTC), two jobs, each pair at the same "
+              "time: their time ratios pair runs of one seed on one machine.",
     ),
     "cifar10-recipe": Config(
         name="cifar10-recipe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=10, n_train=0,
         lr=0.2, lr_schedule="onecycle", target=0.2, n_autoattack=500,
         methods=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
                  "art-madry-pgd-10", "art-fbf", "art-fbf-train", "nfgsm", "pgd-10-ema", "atas-w2-ema", "trades",
-                 "art-trades", "awp", "art-awp"),
+                 "art-trades", "awp", "art-awp", "nfgsm-ema"),
         headline=("pgd-10", "pgd-7", "fgsm-rs", "atas", "mplus-deat", "mplus-pgd", "amata", "gaat", "ecas",
                   "art-madry-pgd-10"),
         overrides={"atas": {"warmup_epochs": 2}},
