@@ -66,6 +66,12 @@ def seconds_by_seed(recs: List[dict]) -> Dict[tuple, float]:
     return {(r["seed"], machine(r)): r["train_seconds"] for r in recs}
 
 
+def timed_pairs(ra: List[dict], rb: List[dict]) -> List[int]:
+    """The seeds whose two runs were timed on the same machine (the seeds :func:`time_ratio` pairs)."""
+    tb = seconds_by_seed(rb)
+    return sorted(r["seed"] for r in ra if (r["seed"], machine(r)) in tb)
+
+
 def time_ratio(ra: List[dict], rb: List[dict]) -> Optional[float]:
     """Mean of the per-seed training-time ratios over the seeds both have, timed on the same machine; the ratio
     of means when no seed is shared but every run ran on one machine; None otherwise."""

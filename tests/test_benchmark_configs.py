@@ -95,6 +95,19 @@ def test_ours_against_art_on_two_machines_has_no_time_ratio_but_keeps_its_accura
     assert "| 1 | 0.67 |" in row
 
 
+def test_ours_against_art_says_which_seeds_its_time_ratio_pairs_when_not_all():
+    ours = [_scored(s, 100.0, 0.87) for s in range(3)]
+    art = [_scored(s, t, 0.85) for s, t in enumerate((150.0, 200.0, 400.0))]
+    art[0]["machine"]["host"] = "891a1c18"  # seed 0's pair ran on two machines: only seeds 1 and 2 are timed
+    for rec in ours + art:
+        rec["evaluation"]["pgd20"] = rec["evaluation"]["autoattack"] + 0.04
+    row = versus_art({"mnist-recipe": {"awp-w2": ours, "art-awp-w2-pb": art}})[-2]
+    assert "| 3 | 0.38 (seeds 1, 2) |" in row  # (100/200 + 100/400) / 2
+    del art[0]["machine"]["host"]
+    row = versus_art({"mnist-recipe": {"awp-w2": ours, "art-awp-w2-pb": art}})[-2]
+    assert "| 3 | 0.47 |" in row  # (2/3 + 1/2 + 1/4) / 3, every seed paired
+
+
 @pytest.mark.parametrize("aa_atas, verdict", [(0.29, "**reproduced**"), (0.28, "**not reproduced**")])
 def test_cifar_recipe_claims_are_judged_by_the_same_rule_as_a_second_set(aa_atas, verdict):
     assert CLAIMS_CONFIGS == ("mnist-recipe", "cifar10-recipe", "cifar10-atas-recipe")
