@@ -247,7 +247,12 @@ CONFIGS: Dict[str, Config] = {
               "(seed 0) ran on an Intel Xeon (boot 891a1c18), two jobs: no time ratio against the AMD rows. "
               "Seeds 1 and 2 of trades/art-trades and awp-w2/art-awp-w2-pb, seed 1 of mart and free-4 ran on "
               "that Intel Xeon, same boot (amendment of 2026-12-04 21:00 UTC), two jobs, each pair at the same "
-              "time: their time ratios pair runs of one seed on one machine.",
+              "time: their time ratios pair runs of one seed on one machine. Seed 2 of mart and free-4, and 3 seeds of "
+              "mplus-trades (M+ around TRADES, the methods' defaults, the eps warm-up) and ecas-trades (ECAS around "
+              "TRADES, its own eps space) ran on an AMD EPYC (boot 29f80fcd), two jobs (amendment of 2026-12-06 "
+              "12:53 UTC): read against trades by AutoAttack and backward passes (other machines). ecas-awp is not "
+              "run here: AWP from the first batch stayed at chance on this CNN (awp, art-awp) and ECAS-AWP has no "
+              "warm-up option.",
     ),
     "cifar10-recipe": Config(
         name="cifar10-recipe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=10, n_train=0,
@@ -293,7 +298,9 @@ CONFIGS: Dict[str, Config] = {
               "backward passes). Seed 2 of mplus-trades and ecas-trades ran on an AMD EPYC (boot 39571545, "
               "amendments of 2026-12-03 11:09 and 11:15 UTC), two jobs, completing their 3 seeds; seeds 1 and 2 of "
               "mart, free-4 and ecas-awp on an Intel Xeon (boot 891a1c18, amendment of 2026-12-04 17:01 UTC), two "
-              "jobs.",
+              "jobs. nfgsm-ema (amendment of 2026-12-06 12:53 UTC): N-FGSM, the single-step row with the highest "
+              "mean AutoAttack here, with weight averaging EMA(0.999), on an AMD EPYC (boot 29f80fcd), two jobs; read "
+              "against nfgsm by AutoAttack (nfgsm ran on another machine).",
     ),
     "cifar10-atas-recipe": Config(
         name="cifar10-atas-recipe", data="cifar10-subset", model="preact", width=8, eps=8 / 255, epochs=10,
