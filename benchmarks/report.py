@@ -15,6 +15,8 @@ import cifar10_co_cnn1
 import frontier_pages as frontier
 from configs import CONFIGS
 from rules import (
+    AVERAGING_PAIRS,
+    AVERAGING_POINTS,
     CLAIMS,
     CLAIMS_CONFIG,
     CLAIMS_CONFIGS,
@@ -26,6 +28,7 @@ from rules import (
     FGSM_RATIO,
     RO_RATIO,
     ROUNDING,
+    averaging_reading,
     co_verdict,
     collapsed,
     curve,
@@ -48,7 +51,6 @@ from runs import (
     load,
     machine,
     machines_note,
-    mean,
     ordered,
     robustness_target,
     time_ratio,
@@ -368,15 +370,6 @@ ART_PAIRS = (("pgd-10", "art-madry-pgd-10"), ("trades", "art-trades"), ("awp", "
              ("awp-w2", "art-awp-w2-pb"))
 
 
-#: (configuration, method without averaging, the same with EMA(0.999)): the amendments of 2026-12-02 (PGD-10, ATAS)
-#: and 2026-12-06 12:53 UTC (N-FGSM, the best single-step row)
-AVERAGING_PAIRS = (("cifar10-recipe", "pgd-10", "pgd-10-ema"), ("cifar10-recipe", "atas", "atas-w2-ema"),
-                   ("cifar10-recipe", "nfgsm", "nfgsm-ema"))
-#: The amendment's reading: averaging helps (hurts) if the mean AutoAttack is more than this many points above
-#: (below) the rows without it on the same seeds
-AVERAGING_POINTS = 1.0
-
-
 def averaging(data: Dict[str, Runs]) -> List[str]:
     """Weight averaging against the same method without it, on the seeds both have AutoAttack for."""
     rows = []
@@ -384,15 +377,10 @@ def averaging(data: Dict[str, Runs]) -> List[str]:
         methods = data.get(cfg, {})
         if plain not in methods or ema not in methods:
             continue
-        with_aa = {m: {r["seed"]: r for r in methods[m] if "autoattack" in r["evaluation"]} for m in (plain, ema)}
-        seeds = sorted(set(with_aa[plain]) & set(with_aa[ema]))
-        if not seeds:
+        found = averaging_reading(methods[plain], methods[ema])
+        if found is None:
             continue
-        a, b = ([with_aa[m][s] for s in seeds] for m in (plain, ema))
-        diff = 100 * (mean(b, "autoattack") - mean(a, "autoattack"))
-        reading = ("helps" if diff > AVERAGING_POINTS else "hurts" if diff < -AVERAGING_POINTS else "no difference")
-        if len(seeds) < 3:
-            reading += f" (provisional: {len(seeds)} of 3 seeds)"
+        seeds, a, b, diff, reading = found
         rows.append(f"| {cfg} | {plain} | {ema} | {', '.join(map(str, seeds))} | {fmt(a, 'autoattack', 100)} | "
                     f"{fmt(b, 'autoattack', 100)} | {diff:+.1f} | {fmt(a, 'pgd20', 100)} / {fmt(b, 'pgd20', 100)} | "
                     f"{fmt(a, 'clean', 100)} / {fmt(b, 'clean', 100)} | {reading} |")

@@ -130,3 +130,29 @@ def reading(train: Dict[str, float], test: Dict[str, float]) -> str:
     if train["pgd20"] >= RO_RATIO * test["pgd20"]:
         return "robust overfitting"
     return "neither"
+
+
+#: (configuration, method without averaging, the same with EMA(0.999)): the amendments of 2026-12-02 (PGD-10, ATAS)
+#: and 2026-12-06 12:53 UTC (N-FGSM, the best single-step row)
+AVERAGING_PAIRS = (("cifar10-recipe", "pgd-10", "pgd-10-ema"), ("cifar10-recipe", "atas", "atas-w2-ema"),
+                   ("cifar10-recipe", "nfgsm", "nfgsm-ema"))
+#: The amendment's reading: averaging helps (hurts) if the mean AutoAttack is more than this many points above
+#: (below) the rows without it on the same seeds
+AVERAGING_POINTS = 1.0
+
+
+def averaging_reading(plain: List[dict], ema: List[dict]) -> Optional[Tuple[List[int], List[dict], List[dict], float,
+                                                                            str]]:
+    """(seeds, runs without, runs with, AutoAttack points with minus without, reading) on the seeds both have
+    AutoAttack for; None when they share none."""
+    with_aa = [{r["seed"]: r for r in recs if "autoattack" in r["evaluation"]} for recs in (plain, ema)]
+    seeds = sorted(set(with_aa[0]) & set(with_aa[1]))
+    if not seeds:
+        return None
+    a, b = ([runs[s] for s in seeds] for runs in with_aa)
+    diff = 100 * (sum(r["evaluation"]["autoattack"] for r in b) - sum(r["evaluation"]["autoattack"] for r in a)) \
+        / len(seeds)
+    text = "helps" if diff > AVERAGING_POINTS else "hurts" if diff < -AVERAGING_POINTS else "no difference"
+    if len(seeds) < 3:
+        text += f" (provisional: {len(seeds)} of 3 seeds)"
+    return seeds, a, b, diff, text

@@ -9,10 +9,12 @@ from typing import Dict, List
 import frontier_pages as frontier
 from configs import CONFIGS, method_spec
 from rules import (
+    AVERAGING_PAIRS,
     CLAIMS_CONFIG,
     CLAIMS_CONFIGS,
     CO_CONFIGS,
     PARITY,
+    averaging_reading,
     co_verdict,
     collapsed,
     curve,
@@ -82,6 +84,40 @@ def _ranking(cfg_name: str, d: Runs) -> tuple:
             gap[m] = _diff(recs, pgd10, "autoattack")
     pending = [m for m in ordered(cfg_name, d) if mean(trained(d[m]), "autoattack") is None]
     return rows, gap, pending
+
+
+def _untimed(cfg_name: str, d: Runs, ranked: List[str]) -> List[str]:
+    """The rows with AutoAttack that carry no time ratio to PGD-10 (timed on other machines): their AutoAttack
+    difference to PGD-10 on the seeds both have and their backward passes, which do compare across machines."""
+    pgd10 = trained(d.get("pgd-10", []))
+    rows = []
+    for m in ordered(cfg_name, d):
+        recs = trained(d[m])
+        if m in ranked or m == "pgd-10" or mean(recs, "autoattack") is None:
+            continue
+        gap = _diff(recs, pgd10, "autoattack")
+        rows.append((mean(recs, "autoattack"), f"``{m}`` ({100 * mean(recs, 'autoattack'):.1f}% AA"
+                     + (f", {_pts(gap)}" if gap is not None else "")
+                     + f", {mean(recs, 'backward_passes'):,.0f} backward passes)"))
+    if not rows:
+        return []
+    return [f"- **Not ranked by time** (these rows and PGD-10 were timed on different machines, so their seconds do "
+            f"not compare; backward passes per run do: PGD-10 {mean(pgd10, 'backward_passes'):,.0f}), most robust "
+            "first: " + ", ".join(text for _, text in sorted(rows, key=lambda x: -x[0])) + ".", ""]
+
+
+def _averaging_advice(cfg_name: str, d: Runs) -> List[str]:
+    """The weight-averaging line: each method's reading by the amendment's rule (none without averaging rows)."""
+    cells = []
+    for cfg, plain, ema in AVERAGING_PAIRS:
+        found = averaging_reading(d[plain], d[ema]) if cfg == cfg_name and plain in d and ema in d else None
+        if found is not None:
+            seeds, _, _, diff, text = found
+            cells.append(f"``{plain}``: {text} ({diff:+.1f} points of AA with ``{ema}``, {_seeds(len(seeds))})")
+    if not cells:
+        return []
+    return ["- **Weight averaging** (EMA of the weights, decay 0.999) at this scale: " + "; ".join(cells)
+            + " (the protocol's reading; the rows are on the results page).", ""]
 
 
 def _pending(methods: List[str]) -> List[str]:
@@ -171,6 +207,7 @@ def which_method(data: Dict[str, Runs], probes: List[dict] = (), signatures: Lis
               "images (mean over seeds); time is training wall time relative to our PGD-10. Other data, models and "
               "budgets may rank the methods differently: treat this as evidence at one scale, not a law.", ""]
     lines += _advice(rows, gap)
+    lines += _untimed(CLAIMS_CONFIG, data[CLAIMS_CONFIG], [x[0] for x in rows])
     lines += _overfitting_advice(data, probes, signatures, cnn1)
     lines += _time_advice(per_second)
     lines += _pending(pending)
@@ -192,5 +229,7 @@ def which_method(data: Dict[str, Runs], probes: List[dict] = (), signatures: Lis
                   + _spread_note(data[cfg_name]) + " Where this and the MNIST answer differ, neither scale settles it.",
                   ""]
         lines += _advice(c_rows, c_gap) if c_rows else []
+        lines += _untimed(cfg_name, data[cfg_name], [x[0] for x in c_rows])
+        lines += _averaging_advice(cfg_name, data[cfg_name])
         lines += _pending(c_pending)
     return lines + [""]

@@ -254,3 +254,34 @@ def test_the_authors_recipe_lists_only_the_claims_whose_rows_it_runs():
     assert "Under the ATAS authors' recipe" in lines[2]
     listed = [x for x in lines if x.startswith("- **")]
     assert len(listed) == 1 and listed[0].startswith("- **ATAS vs PGD-10") and "**reproduced**" in listed[0]
+
+
+def test_which_method_lists_rows_timed_on_other_machines_by_accuracy_and_passes_not_time():
+    pgd10 = [_scored(s, 100.0, 0.87) for s in range(3)]
+    trades = [_scored(s, 300.0, 0.82) for s in range(3)]
+    for rec in pgd10:
+        rec["backward_passes"] = 30954
+    for rec in trades:
+        rec["backward_passes"] = 33768
+        rec["machine"]["host"] = "29f80fcd"  # another boot: no time ratio to PGD-10
+    page = "\n".join(which_method({"mnist-recipe": {"pgd-10": pgd10, "trades": trades}}))
+    line = next(x for x in page.splitlines() if x.startswith("- **Not ranked by time**"))
+    assert "PGD-10 30,954" in line and "``trades`` (82.0% AA, -5.0 points, 33,768 backward passes)" in line
+    assert "``trades``" not in page.split("- **Not ranked by time**")[0]  # not in the time-based advice
+    del trades[0]["machine"]["host"]  # seed 0 timed on PGD-10's machine: ranked by time, not listed here
+    page = "\n".join(which_method({"mnist-recipe": {"pgd-10": pgd10, "trades": trades}}))
+    assert "Not ranked by time" not in page
+
+
+def test_which_method_gives_the_averaging_reading_of_each_pair():
+    runs = {"pgd-10": _aa_runs([0.20, 0.21, 0.22]), "pgd-10-ema": _aa_runs([0.18, 0.19, 0.20]),
+            "nfgsm": _aa_runs([0.24, 0.25, 0.26]), "nfgsm-ema": _aa_runs([0.245, 0.255, 0.265])}
+    for recs in runs.values():
+        for rec in recs:
+            rec.update(machine={"cpu": "X", "torch_threads": "1"}, train_seconds=100.0, history=None)
+    mnist = {"pgd-10": [_scored(s, 100.0, 0.87) for s in range(3)]}
+    page = "\n".join(which_method({"mnist-recipe": mnist, "cifar10-recipe": runs}))
+    line = next(x for x in page.splitlines() if x.startswith("- **Weight averaging**"))
+    assert "``pgd-10``: hurts (-2.0 points of AA with ``pgd-10-ema``, 3 seeds)" in line
+    assert "``nfgsm``: no difference (+0.5 points of AA with ``nfgsm-ema``, 3 seeds)" in line
+    assert "atas" not in line  # no rows, no reading
