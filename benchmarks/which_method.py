@@ -98,7 +98,8 @@ def _untimed(cfg_name: str, d: Runs, ranked: List[str]) -> List[str]:
         gap = _diff(recs, pgd10, "autoattack")
         rows.append((mean(recs, "autoattack"), f"``{m}`` ({100 * mean(recs, 'autoattack'):.1f}% AA"
                      + (f", {_pts(gap)}" if gap is not None else "")
-                     + f", {mean(recs, 'backward_passes'):,.0f} backward passes)"))
+                     + f", {mean(recs, 'backward_passes'):,.0f} backward passes, "
+                     f"{_seeds(len(_values(recs, 'autoattack')))})"))
     if not rows:
         return []
     return [f"- **Not ranked by time** (these rows and PGD-10 were timed on different machines, so their seconds do "

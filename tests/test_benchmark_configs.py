@@ -266,7 +266,7 @@ def test_which_method_lists_rows_timed_on_other_machines_by_accuracy_and_passes_
         rec["machine"]["host"] = "29f80fcd"  # another boot: no time ratio to PGD-10
     page = "\n".join(which_method({"mnist-recipe": {"pgd-10": pgd10, "trades": trades}}))
     line = next(x for x in page.splitlines() if x.startswith("- **Not ranked by time**"))
-    assert "PGD-10 30,954" in line and "``trades`` (82.0% AA, -5.0 points, 33,768 backward passes)" in line
+    assert "PGD-10 30,954" in line and "``trades`` (82.0% AA, -5.0 points, 33,768 backward passes, 3 seeds)" in line
     assert "``trades``" not in page.split("- **Not ranked by time**")[0]  # not in the time-based advice
     del trades[0]["machine"]["host"]  # seed 0 timed on PGD-10's machine: ranked by time, not listed here
     page = "\n".join(which_method({"mnist-recipe": {"pgd-10": pgd10, "trades": trades}}))
