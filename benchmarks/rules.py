@@ -5,6 +5,7 @@ reading of the co_signature reruns. Pure Python over result records: no plotting
 """
 from __future__ import annotations
 
+from statistics import fmean
 from typing import Dict, List, Optional, Tuple
 
 Runs = Dict[str, List[dict]]
@@ -150,8 +151,7 @@ def averaging_reading(plain: List[dict], ema: List[dict]) -> Optional[Tuple[List
     if not seeds:
         return None
     a, b = ([runs[s] for s in seeds] for runs in with_aa)
-    diff = 100 * (sum(r["evaluation"]["autoattack"] for r in b) - sum(r["evaluation"]["autoattack"] for r in a)) \
-        / len(seeds)
+    diff = 100 * (fmean(r["evaluation"]["autoattack"] for r in b) - fmean(r["evaluation"]["autoattack"] for r in a))
     text = "helps" if diff > AVERAGING_POINTS else "hurts" if diff < -AVERAGING_POINTS else "no difference"
     if len(seeds) < 3:
         text += f" (provisional: {len(seeds)} of 3 seeds)"

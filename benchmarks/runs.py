@@ -66,10 +66,15 @@ def seconds_by_seed(recs: List[dict]) -> Dict[tuple, float]:
     return {(r["seed"], machine(r)): r["train_seconds"] for r in recs}
 
 
+def _per_seed_ratios(ra: List[dict], rb: List[dict]) -> Dict[int, float]:
+    """Seed -> training-time ratio, for the seeds whose two runs were timed on the same machine."""
+    tb = seconds_by_seed(rb)
+    return {r["seed"]: r["train_seconds"] / tb[r["seed"], machine(r)] for r in ra if (r["seed"], machine(r)) in tb}
+
+
 def timed_pairs(ra: List[dict], rb: List[dict]) -> List[int]:
     """The seeds whose two runs were timed on the same machine (the seeds :func:`time_ratio` pairs)."""
-    tb = seconds_by_seed(rb)
-    return sorted(r["seed"] for r in ra if (r["seed"], machine(r)) in tb)
+    return sorted(_per_seed_ratios(ra, rb))
 
 
 def time_ratio(ra: List[dict], rb: List[dict]) -> Optional[float]:
@@ -77,8 +82,7 @@ def time_ratio(ra: List[dict], rb: List[dict]) -> Optional[float]:
     of means when no seed is shared but every run ran on one machine; None otherwise."""
     if not ra or not rb:
         return None
-    tb = seconds_by_seed(rb)
-    per_seed = [r["train_seconds"] / tb[r["seed"], machine(r)] for r in ra if (r["seed"], machine(r)) in tb]
+    per_seed = list(_per_seed_ratios(ra, rb).values())
     if per_seed:
         return statistics.fmean(per_seed)
     if len({machine(r) for r in ra + rb}) == 1:

@@ -93,10 +93,11 @@ def _untimed(cfg_name: str, d: Runs, ranked: List[str]) -> List[str]:
     rows = []
     for m in ordered(cfg_name, d):
         recs = trained(d[m])
-        if m in ranked or m == "pgd-10" or mean(recs, "autoattack") is None:
+        aa = mean(recs, "autoattack")
+        if m in ranked or m == "pgd-10" or aa is None:
             continue
         gap = _diff(recs, pgd10, "autoattack")
-        rows.append((mean(recs, "autoattack"), f"``{m}`` ({100 * mean(recs, 'autoattack'):.1f}% AA"
+        rows.append((aa, f"``{m}`` ({100 * aa:.1f}% AA"
                      + (f", {_pts(gap)}" if gap is not None else "")
                      + f", {mean(recs, 'backward_passes'):,.0f} backward passes, "
                      f"{_seeds(len(_values(recs, 'autoattack')))})"))
