@@ -250,7 +250,9 @@ CONFIGS: Dict[str, Config] = {
               "time: their time ratios pair runs of one seed on one machine. Seed 2 of mart and free-4, and 3 seeds of "
               "mplus-trades (M+ around TRADES, the methods' defaults, the eps warm-up) and ecas-trades (ECAS around "
               "TRADES, its own eps space) ran on an AMD EPYC (boot 29f80fcd), two jobs (amendment of 2026-12-06 "
-              "12:53 UTC): read against trades by AutoAttack and backward passes (other machines). ecas-awp is not "
+              "12:53 UTC; ecas-trades seeds 0 and 1 shared the cores with a test-suite run for about 10 minutes, so "
+              "their seconds overstate): read against trades by AutoAttack and backward passes (other machines). "
+              "ecas-awp is not "
               "run here: AWP from the first batch stayed at chance on this CNN (awp, art-awp) and ECAS-AWP has no "
               "warm-up option.",
     ),
@@ -299,7 +301,8 @@ CONFIGS: Dict[str, Config] = {
               "amendments of 2026-12-03 11:09 and 11:15 UTC), two jobs, completing their 3 seeds; seeds 1 and 2 of "
               "mart, free-4 and ecas-awp on an Intel Xeon (boot 891a1c18, amendment of 2026-12-04 17:01 UTC), two "
               "jobs. nfgsm-ema (amendment of 2026-12-06 12:53 UTC): N-FGSM, the single-step row with the highest "
-              "mean AutoAttack here, with weight averaging EMA(0.999), on an AMD EPYC (boot 29f80fcd), two jobs; read "
+              "mean AutoAttack here, with weight averaging EMA(0.999), on an AMD EPYC (boot 29f80fcd), two jobs (and, "
+              "at the lowest priority, the test suite during seed 0); read "
               "against nfgsm by AutoAttack (nfgsm ran on another machine).",
     ),
     "cifar10-atas-recipe": Config(
